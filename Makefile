@@ -1,0 +1,48 @@
+# hf-robustmed — developer entry points. `make test` is what CI runs (.ci/run).
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The MedMNIST-C reference (medmnistc 0.1.0) needs old pins (numpy<2.3, scikit-image 0.23.2) and ImageMagick,
+# so it gets its own environment, used only by `make parity` and `make bench`.
+REF_VENV ?= .venv-ref
+REF_PY := $(REF_VENV)/bin/python
+
+.PHONY: demo test test-all bench parity ref-env clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/hf-robustmed gallery --suite medmnist-c/pneumoniamnist --sample phantom -o demo_out/gallery_pneumoniamnist.png
+	$(VENV)/bin/hf-robustmed gallery --suite medmnist-c/bloodmnist --sample cells -o demo_out/gallery_bloodmnist.png
+	$(VENV)/bin/hf-robustmed gallery --suite medimeta-c --sample phantom -o demo_out/gallery_medimeta_c.png
+
+test: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: $(VENV)/.installed
+	$(PY) -m pytest -q
+
+$(REF_VENV)/.installed:
+	@$(PYTHON) -c "import ctypes.util, sys; sys.exit(0 if ctypes.util.find_library('MagickWand-6.Q16') else 1)" || \
+	  (echo "medmnistc needs ImageMagick's MagickWand: apt-get install -y libmagickwand-6.q16-6" && exit 1)
+	$(PYTHON) -m venv $(REF_VENV)
+	$(REF_PY) -m pip install -q --upgrade pip
+	$(REF_PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(REF_PY) -m pip install -q medmnistc==0.1.0 "numpy<2.3" pytest scipy
+	$(REF_PY) -m pip install -q --no-deps -e .
+	touch $@
+
+ref-env: $(REF_VENV)/.installed
+
+parity: $(REF_VENV)/.installed
+	$(REF_PY) -m pytest -q tests/test_reference_medmnistc.py
+
+bench: $(VENV)/.installed
+	$(PY) bench/corruptions.py --reference-python $(if $(wildcard $(REF_PY)),$(REF_PY),none)
+
+clean:
+	rm -rf $(VENV) $(REF_VENV) .pytest_cache demo_out bench/out

@@ -1,0 +1,148 @@
+"""The ``hf-robustmed`` command line. Each subcommand registers itself with :func:`command`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from . import __version__
+
+_COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None]):
+    """Registers ``fn(args) -> exit code`` as subcommand ``name``; ``configure`` adds its arguments."""
+
+    def decorator(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        _COMMANDS[name] = (help, configure, fn)
+        return fn
+
+    return decorator
+
+
+def _suite_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--suite",
+        default=None,
+        help="parameter suite: imagenet-c (default), medimeta-c or medmnist-c/<dataset>; see `hf-robustmed suites`",
+    )
+
+
+def _configure_corrupt(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("input", help="image file to corrupt")
+    parser.add_argument("output", help="where to write the corrupted image (PNG keeps it lossless)")
+    parser.add_argument("--corruption", "-c", required=True, help="corruption name (see `hf-robustmed corruptions`)")
+    parser.add_argument("--severity", "-s", type=int, required=True, help="1 (mild) to 5 (severe)")
+    _suite_arg(parser)
+    parser.add_argument("--seed", type=int, default=0, help="base seed of the random draws (default 0)")
+    parser.add_argument("--key", default="0", help="sample key; with the seed it fixes the draws (default 0)")
+
+
+@command("corrupt", "corrupt one image file", _configure_corrupt)
+def _corrupt(args: argparse.Namespace) -> int:
+    from .corruptions import corrupt
+    from .files import read_image, write_image
+
+    key = int(args.key) if args.key.isdigit() else args.key
+    image = read_image(args.input)
+    out = corrupt(image, args.corruption, args.severity, suite=args.suite, seed=args.seed, key=key)
+    print(f"wrote {write_image(out, args.output)}")
+    return 0
+
+
+def _format_param(value: object) -> str:
+    if isinstance(value, tuple) and len(value) > 4 and all(isinstance(v, float) for v in value):
+        step = value[1] - value[0] if len(value) > 1 else 0
+        return f"{value[0]:g}…{value[-1]:g} ({len(value)}, step {step:.2g})"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) + ")"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _configure_corruptions(parser: argparse.ArgumentParser) -> None:
+    _suite_arg(parser)
+
+
+@command("corruptions", "table of a suite's corruptions and their five severity parameters", _configure_corruptions)
+def _corruptions(args: argparse.Namespace) -> int:
+    from .corruptions import describe_corruptions, get_suite
+
+    suite = get_suite(args.suite)
+    rows = [
+        [row.name, row.category, "yes" if row.random else "no", *map(_format_param, row.params), row.param_doc]
+        for row in describe_corruptions(args.suite)
+    ]
+    header = ["corruption", "category", "random", "sev 1", "sev 2", "sev 3", "sev 4", "sev 5", "parameter"]
+    print(f"{suite.name}: {suite.description}\n")
+    print(_markdown_table(header, rows))
+    return 0
+
+
+@command("suites", "list the parameter suites", lambda parser: None)
+def _suites(args: argparse.Namespace) -> int:
+    from .corruptions import SUITES
+
+    rows = [[s.name, str(len(s.corruptions)), s.description] for s in SUITES.values()]
+    print(_markdown_table(["suite", "corruptions", "description"], rows))
+    return 0
+
+
+def _configure_gallery(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("image", nargs="?", help="clean image file (default: a built-in sample, see --sample)")
+    parser.add_argument("-o", "--output", required=True, help="PNG file to write")
+    _suite_arg(parser)
+    parser.add_argument("--corruptions", help="comma-separated subset of rows (default: all of the suite's)")
+    parser.add_argument("--sample", choices=["phantom", "cells"], default="phantom", help="built-in image when no IMAGE")
+    parser.add_argument("--size", type=int, default=224, help="side of the built-in sample (default 224)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tile", type=int, default=160, help="cell size in the figure (default 160 px)")
+
+
+@command("gallery", "figure of every corruption at every severity (the paper's Figure 1)", _configure_gallery)
+def _gallery(args: argparse.Namespace) -> int:
+    from .figures import corruption_gallery
+    from .files import read_image, write_image
+    from .samples import shepp_logan, stained_cells
+
+    if args.image:
+        image = read_image(args.image)
+    else:
+        image = shepp_logan(args.size) if args.sample == "phantom" else stained_cells(args.size)
+    names = [n.strip() for n in args.corruptions.split(",")] if args.corruptions else None
+    figure = corruption_gallery(
+        image, suite=args.suite, corruptions=names, seed=args.seed, tile=args.tile, title=args.suite or "imagenet-c"
+    )
+    print(f"wrote {write_image(figure, args.output)}")
+    return 0
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hf-robustmed", description="Robustness of medical vision-language models.")
+    parser.add_argument("--version", action="version", version=f"hf-robustmed {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (help_text, configure, fn) in _COMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        configure(sub)
+        sub.set_defaults(run=fn)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``hf-robustmed``; returns the exit code (2 for bad input, with a one-line message)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as error:
+        print(f"hf-robustmed {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

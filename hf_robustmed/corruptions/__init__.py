@@ -1,0 +1,41 @@
+"""The corruption engine: MedMNIST-C, MediMeta-C and ImageNet-C corruptions, fast and deterministic.
+
+>>> from hf_robustmed.corruptions import corrupt, list_corruptions
+>>> out = corrupt(image, "motion_blur", 3, suite="medmnist-c/bloodmnist", seed=0, key=17)
+"""
+
+from .api import (
+    CorruptionInfo,
+    corrupt,
+    corrupt_batch,
+    describe_corruptions,
+    iter_corrupt,
+    list_corruptions,
+    list_suites,
+    pil_luma,
+    sample_rng,
+)
+from .registry import Op, get_op, list_ops, register_op
+from .suites import MEDIMETA_C_CORRUPTIONS, MEDMNIST_DATASETS, SUITES, Suite, SuiteEntry, get_suite
+
+__all__ = [
+    "MEDIMETA_C_CORRUPTIONS",
+    "MEDMNIST_DATASETS",
+    "SUITES",
+    "CorruptionInfo",
+    "Op",
+    "Suite",
+    "SuiteEntry",
+    "corrupt",
+    "corrupt_batch",
+    "describe_corruptions",
+    "get_op",
+    "get_suite",
+    "iter_corrupt",
+    "list_corruptions",
+    "list_ops",
+    "list_suites",
+    "pil_luma",
+    "register_op",
+    "sample_rng",
+]

@@ -1,0 +1,151 @@
+"""Task-specific artefacts of MedMNIST-C: stain deposits, bubbles, black corners and overprinted characters.
+
+The reference draws these with Python's ``random`` and ships its ink masks as an asset file. We draw from the
+per-sample :class:`numpy.random.Generator` with the same laws (counts, sizes, placements, colours) and make the ink
+masks procedurally (:func:`ink_masks`): ten blobs per size, of the reference's sizes and fill fractions.
+Pixel quantities (mask sizes, radii, margins, font scale) are for 224 px and scale with the image.
+"""
+
+from __future__ import annotations
+
+import string
+from functools import lru_cache
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .registry import register_op
+
+INKS_PER_SIZE = 10
+
+
+def _randint(rng: np.random.Generator, low: int, high: int) -> int:
+    """An integer uniform on ``low..high`` inclusive (Python's ``random.randint``); ``low`` if the range is empty."""
+    return int(rng.integers(low, high + 1)) if high > low else int(low)
+
+
+@lru_cache(maxsize=32)
+def ink_masks(size: int) -> np.ndarray:
+    """Ten binary ink-blot masks of ``size × size`` pixels (``uint8`` 0/1), the same on every call.
+
+    Each blot is a star-shaped body, ``r(θ) = R·(1 + Σ a_j cos(jθ + φ_j))`` for j = 2..5, with R chosen so
+    that the blot covers about 60 % of its square like the reference's masks (52–70 %), plus up to two droplets
+    near its rim. The shapes come from a fixed seed, so masks never depend on the caller's random state.
+    """
+    size = max(3, int(size))
+    rng = np.random.default_rng([0x1A4C, size])
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    masks = np.zeros((INKS_PER_SIZE, size, size), dtype=np.uint8)
+    for k in range(INKS_PER_SIZE):
+        centre = size / 2 + rng.uniform(-0.04, 0.04, size=2) * size
+        dy, dx = yy - centre[0], xx - centre[1]
+        theta, radius = np.arctan2(dy, dx), np.hypot(dy, dx)
+        harmonics = np.arange(2, 6)
+        amplitudes = rng.uniform(0.02, 0.09, size=harmonics.size)
+        phases = rng.uniform(0, 2 * np.pi, size=harmonics.size)
+        wobble = 1 + (amplitudes[:, None, None] * np.cos(harmonics[:, None, None] * theta + phases[:, None, None])).sum(0)
+        body = radius <= rng.uniform(0.40, 0.45) * size * wobble
+        for _ in range(rng.integers(0, 3)):
+            angle, r = rng.uniform(0, 2 * np.pi), rng.uniform(0.05, 0.09) * size
+            cy, cx = centre + 0.42 * size * np.array([np.sin(angle), np.cos(angle)])
+            body |= np.hypot(yy - cy, xx - cx) <= r
+        masks[k] = body
+    return masks
+
+
+@register_op(
+    "stain_deposit",
+    category="artefact",
+    random=True,
+    grey_native=True,
+    param_doc="(max stains m, ink size px): n ~ U{1..m} blots painted black",
+    ancestor="MedMNIST-C stain_deposit (24-px inks for severities 1–4, 32-px for 5)",
+)
+def stain_deposit(image: np.ndarray, param: tuple[int, int], rng: np.random.Generator, scale: float) -> np.ndarray:
+    max_stains, ink_size = param
+    inks = ink_masks(max(3, round(ink_size * scale)))
+    margin = round(10 * scale)
+    height, width = image.shape[:2]
+    out = image.copy()
+    count = _randint(rng, 1, max_stains) if max_stains > 1 else int(max_stains)
+    for _ in range(count):
+        ink = inks[_randint(rng, 0, len(inks) - 1)]
+        ink_h, ink_w = ink.shape
+        x0 = _randint(rng, margin, width - ink_w - margin)
+        y0 = _randint(rng, margin, height - ink_h - margin)
+        region = out[y0 : y0 + ink_h, x0 : x0 + ink_w]
+        region[ink[: region.shape[0], : region.shape[1]].astype(bool)] = 0
+    return out
+
+
+@register_op(
+    "bubble",
+    category="artefact",
+    random=True,
+    grey_native=True,
+    param_doc="(max radius px, max count): n ~ U{7..max} translucent white bubbles",
+    ancestor="MedMNIST-C bubble: Pillow ellipses (border α 130, inside α 100) pasted over the image",
+)
+def bubble(image: np.ndarray, param: tuple[int, int], rng: np.random.Generator, scale: float) -> np.ndarray:
+    max_radius, max_bubbles = param
+    height, width = image.shape[:2]
+    min_radius, border = max(1, round(3 * scale)), max(1, round(2 * scale))
+    max_radius = max(min_radius, round(max_radius * scale))
+    alpha = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(alpha)
+    for _ in range(_randint(rng, 7, max_bubbles)):
+        r = _randint(rng, min_radius, max_radius)
+        cx, cy = _randint(rng, r, width - r), _randint(rng, r, height - r)
+        draw.ellipse((cx - r - border, cy - r - border, cx + r + border, cy + r + border), fill=130)
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=100)
+    # Pasting white through the alpha mask is Pillow's blend, as the reference's paste of its RGBA overlay.
+    canvas = Image.fromarray(image[..., 0] if image.shape[2] == 1 else image)
+    canvas.paste(255 if image.shape[2] == 1 else (255, 255, 255), None, alpha)
+    return np.asarray(canvas).reshape(image.shape)
+
+
+@register_op(
+    "black_corner",
+    category="artefact",
+    random=False,
+    grey_native=True,
+    param_doc="radius multiplier m of the inscribed circle; outside is black",
+    ancestor="MedMNIST-C black_corner (OpenCV filled circle)",
+)
+def black_corner(image: np.ndarray, multiplier: float, rng: None, scale: float) -> np.ndarray:
+    return image * _inscribed_disk(image.shape[0], image.shape[1], float(multiplier))[..., None]
+
+
+@lru_cache(maxsize=64)
+def _inscribed_disk(height: int, width: int, multiplier: float) -> np.ndarray:
+    """0/1 mask of the reference's circle: centre (W//2, H//2), radius ``int(r · multiplier)``."""
+    cx, cy = width // 2, height // 2
+    radius = min(cx, cy, width - cx, height - cy)
+    circle = np.zeros((height, width), np.uint8)
+    cv2.circle(circle, (cx, cy), int(radius * multiplier), 1, thickness=-1)
+    return circle
+
+
+@register_op(
+    "characters",
+    category="artefact",
+    random=True,
+    grey_native=False,
+    param_doc="(max words, max letters per word, max font scale): random lowercase words in random colours",
+    ancestor="MedMNIST-C characters (OpenCV putText, Hershey duplex, anti-aliased)",
+)
+def characters(image: np.ndarray, param: tuple[int, int, float], rng: np.random.Generator, scale: float) -> np.ndarray:
+    max_words, max_letters, max_font_scale = param
+    height, width = image.shape[:2]
+    out = np.ascontiguousarray(image.copy())
+    margin = max(1, round(10 * scale))
+    for _ in range(_randint(rng, 1, max_words)):
+        letters = _randint(rng, 3, max_letters)
+        font_scale = _randint(rng, 14, int(max_font_scale * 100)) / 100.0 * scale
+        word = "".join(string.ascii_lowercase[i] for i in rng.integers(0, 26, size=letters))
+        x0 = _randint(rng, margin, width - round(8 * letters * scale))
+        y0 = _randint(rng, margin, height - margin)
+        colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
+        cv2.putText(out, word, (x0, y0), cv2.FONT_HERSHEY_DUPLEX, font_scale, colour, 1, cv2.LINE_AA)
+    return out

@@ -1,0 +1,182 @@
+"""Colour and intensity corruptions.
+
+Two families share the words *brightness*, *contrast* and *saturate*:
+
+* MedMNIST-C's are Pillow ``ImageEnhance`` and torchvision operations on uint8 values (``pil_brightness``,
+  ``pil_contrast``, ``gamma``) and scikit-image's HSV with an additive saturation shift (``saturate_shift``).
+  They are point operations, so they run as 256-entry look-up tables, bit-exact with the references.
+* ImageNet-C's (used by MediMeta-C) work in HSV (``hsv_brightness``, ``saturate``) or around per-channel means
+  (``contrast``).
+
+HSV edits keep the hue, so each is computed in closed form on RGB instead of converting there and back: with
+hue fixed, every channel is ``V·(1 − S·t)`` for a per-channel ``t`` that depends on hue only.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from ._common import quantize, to_float
+from .registry import register_op
+
+
+def _apply_lut(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    return cv2.LUT(image, lut).reshape(image.shape)
+
+
+def _pil_blend_lut(factor: float, mean: int = 0) -> np.ndarray:
+    """Pillow's ``Image.blend(degenerate, image, factor)`` on uint8: ``int(m + f·(v − m))`` in float32, clipped."""
+    v = np.arange(256, dtype=np.float32)
+    m = np.float32(mean)
+    out = m + np.float32(factor) * (v - m)
+    return np.clip(np.trunc(out), 0, 255).astype(np.uint8)
+
+
+@register_op(
+    "pil_brightness",
+    category="color",
+    random=False,
+    grey_native=True,
+    param_doc="Pillow ImageEnhance.Brightness factor (> 1 brighter)",
+    ancestor="MedMNIST-C brightness_up/down: blend with black",
+)
+def pil_brightness(image: np.ndarray, factor: float, rng: None, scale: float) -> np.ndarray:
+    return _apply_lut(image, _pil_blend_lut(factor))
+
+
+def _pil_luma(image: np.ndarray) -> np.ndarray:
+    """Pillow's ``convert('L')``: ``(19595·R + 38470·G + 7471·B + 32768) >> 16``."""
+    if image.shape[2] == 1:
+        return image[..., 0]
+    return np.asarray(Image.fromarray(image).convert("L"))
+
+
+@register_op(
+    "pil_contrast",
+    category="color",
+    random=False,
+    grey_native=True,
+    param_doc="Pillow ImageEnhance.Contrast factor (> 1 more contrast)",
+    ancestor="MedMNIST-C contrast_up/down: blend with the mean luma",
+)
+def pil_contrast(image: np.ndarray, factor: float, rng: None, scale: float) -> np.ndarray:
+    # `grey_native` holds because the mean is taken over the luma image, which for a grey image is the image.
+    histogram = np.bincount(_pil_luma(image).ravel(), minlength=256)
+    mean = float(histogram @ np.arange(256)) / histogram.sum()
+    return _apply_lut(image, _pil_blend_lut(factor, int(mean + 0.5)))
+
+
+@register_op(
+    "gamma",
+    category="color",
+    random=False,
+    grey_native=True,
+    param_doc="γ (> 1 darker, < 1 brighter)",
+    ancestor="MedMNIST-C gamma_corr_up/down: torchvision adjust_gamma(gain=1)",
+)
+def gamma(image: np.ndarray, gamma_value: float, rng: None, scale: float) -> np.ndarray:
+    v = np.arange(256, dtype=np.float32) / np.float32(255)
+    out = np.clip(v ** np.float32(gamma_value), 0, 1) * np.float32(255 + 1 - 1e-3)
+    return _apply_lut(image, out.astype(np.uint8))
+
+
+def _hsv_parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Value, chroma (``max − min``) and a mask of achromatic pixels of a float RGB image."""
+    value = x.max(axis=2)
+    chroma = value - x.min(axis=2)
+    return value, chroma, chroma == 0
+
+
+def _with_saturation(x: np.ndarray, new_s: np.ndarray) -> np.ndarray:
+    """Replaces the HSV saturation of ``x`` (float in [0, 1]) by ``new_s``, keeping hue and value.
+
+    A channel equals ``V − (V − c)·S'/S``. scikit-image gives grey pixels (S = 0) hue 0, i.e. red: R = V and
+    G = B = V·(1 − S').
+    """
+    value, chroma, grey = _hsv_parts(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(grey, 0, new_s * value / np.where(grey, 1, chroma))
+    out = value[..., None] - (value[..., None] - x) * ratio[..., None]
+    if grey.any():
+        out[grey, 0] = value[grey]
+        out[grey, 1] = out[grey, 2] = value[grey] * (1.0 - new_s[grey])
+    return out
+
+
+def _saturation(x: np.ndarray) -> np.ndarray:
+    value, chroma, grey = _hsv_parts(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(value > 0, chroma / np.where(value > 0, value, 1), 0)
+
+
+@register_op(
+    "saturate_shift",
+    category="color",
+    random=False,
+    grey_native=False,
+    param_doc="additive shift c of HSV saturation",
+    ancestor="MedMNIST-C saturate: scikit-image rgb2hsv, S ← clip(S + c, 0, 1), hsv2rgb",
+)
+def saturate_shift(image: np.ndarray, shift: float, rng: None, scale: float) -> np.ndarray:
+    x = image * np.float32(1 / 255)
+    return quantize(_with_saturation(x, np.clip(_saturation(x) + np.float32(shift), 0, 1)), top=1.0)
+
+
+@register_op(
+    "saturate",
+    category="color",
+    random=False,
+    grey_native=False,
+    param_doc="(a, b): HSV saturation S ← clip(S·a + b, 0, 1)",
+    ancestor="ImageNet-C saturate",
+)
+def saturate(image: np.ndarray, param: tuple[float, float], rng: None, scale: float) -> np.ndarray:
+    gain, shift = param
+    x = image * np.float32(1 / 255)
+    return quantize(_with_saturation(x, np.clip(_saturation(x) * np.float32(gain) + np.float32(shift), 0, 1)), top=1.0)
+
+
+@register_op(
+    "hsv_brightness",
+    category="color",
+    random=False,
+    grey_native=True,
+    param_doc="additive shift c of HSV value",
+    ancestor="ImageNet-C brightness: rgb2hsv, V ← clip(V + c, 0, 1), hsv2rgb",
+)
+def hsv_brightness(image: np.ndarray, shift: float, rng: None, scale: float) -> np.ndarray:
+    # With hue and saturation fixed every channel scales with V; black pixels (V = 0) become grey V'.
+    # A channel's output depends only on (V, its value): a 256×256 table. For a grey image every channel
+    # equals V, so the operation is grey-native.
+    value = image.max(axis=2, keepdims=True) if image.shape[2] > 1 else image
+    return _hsv_brightness_table(float(shift))[value.astype(np.intp), image]
+
+
+@lru_cache(maxsize=32)
+def _hsv_brightness_table(shift: float) -> np.ndarray:
+    v = np.arange(256, dtype=np.float64)[:, None] / 255.0
+    c = np.arange(256, dtype=np.float64)[None, :] / 255.0
+    new_v = np.clip(v + shift, 0.0, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(v > 0, c * (new_v / np.where(v > 0, v, 1.0)), new_v)
+    return quantize(out, top=1.0)
+
+
+@register_op(
+    "contrast",
+    category="color",
+    random=False,
+    grey_native=True,
+    param_doc="factor c around each channel's mean",
+    ancestor="ImageNet-C contrast: Q((x − μ)·c + μ)",
+)
+def contrast(image: np.ndarray, factor: float, rng: None, scale: float) -> np.ndarray:
+    # A point operation per channel once the channel means are known: one 256-entry table per channel.
+    means = image.reshape(-1, image.shape[2]).mean(axis=0, dtype=np.float64)
+    levels = np.arange(256, dtype=np.float64)
+    planes = [_apply_lut(np.ascontiguousarray(image[..., c]), quantize((levels - m) * factor + m)) for c, m in enumerate(means)]
+    return np.stack(planes, axis=2)

@@ -1,0 +1,94 @@
+"""Registry of corruption operations.
+
+An *operation* is an algorithm (``pil_brightness``, ``hsv_brightness``, ``motion_blur`` ...). A *suite*
+(see :mod:`hf_robustmed.corruptions.suites`) binds public corruption names to operations and gives each one five
+severity parameters. Operations register themselves with :func:`register_op`, timm-style, so adding one is a
+single decorated function.
+
+Every operation has the signature ``fn(image, param, rng, scale) -> image`` where
+
+* ``image`` is a ``H×W×C`` uint8 array (C = 3, or C = 1 for channel-wise operations on grey images),
+* ``param`` is the severity parameter from the suite,
+* ``rng`` is a :class:`numpy.random.Generator` (``None`` for deterministic operations),
+* ``scale`` is ``min(H, W) / 224``, by which operations multiply parameters given in pixels at 224 px.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+OpFn = Callable[[np.ndarray, Any, "np.random.Generator | None", float], np.ndarray]
+
+REFERENCE_SIZE = 224
+
+
+@dataclass(frozen=True)
+class Op:
+    """A registered corruption algorithm.
+
+    Attributes:
+        name: Registry key.
+        fn: The implementation, ``fn(image, param, rng, scale)``.
+        category: One of ``noise``, ``blur``, ``digital``, ``color``, ``artefact``, ``weather``.
+        random: Whether the operation draws random numbers (and so needs a seeded generator).
+        grey_native: Whether a grey image replicated to RGB comes out as three equal channels that equal the
+            operation applied to the single grey channel. Then MedMNIST-C's grey handling (replicate, corrupt,
+            PIL luma) is exactly the one-channel operation, and grey images skip the 3× detour. Operations with
+            independent per-channel noise or colour (noise, saturation, coloured text, JPEG's chroma) are not.
+        param_doc: What the severity parameter means.
+        ancestor: Where the definition comes from.
+    """
+
+    name: str
+    fn: OpFn
+    category: str
+    random: bool
+    grey_native: bool
+    param_doc: str
+    ancestor: str
+
+
+_OPS: dict[str, Op] = {}
+
+
+def register_op(
+    name: str,
+    *,
+    category: str,
+    random: bool,
+    grey_native: bool,
+    param_doc: str,
+    ancestor: str,
+) -> Callable[[OpFn], OpFn]:
+    """Decorator registering ``fn`` as the operation ``name``."""
+
+    def decorator(fn: OpFn) -> OpFn:
+        if name in _OPS:
+            raise ValueError(f"corruption operation {name!r} is already registered")
+        _OPS[name] = Op(name, fn, category, random, grey_native, param_doc, ancestor)
+        return fn
+
+    return decorator
+
+
+def get_op(name: str) -> Op:
+    """Returns the operation registered as ``name``."""
+    _load_builtin_ops()
+    try:
+        return _OPS[name]
+    except KeyError:
+        raise ValueError(f"unknown corruption operation {name!r}; registered: {sorted(_OPS)}") from None
+
+
+def list_ops() -> list[str]:
+    """Names of all registered operations."""
+    _load_builtin_ops()
+    return sorted(_OPS)
+
+
+def _load_builtin_ops() -> None:
+    # Importing the modules runs their @register_op decorators.
+    from . import artefacts, blur, color, digital, noise, weather  # noqa: F401
