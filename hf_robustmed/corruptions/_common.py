@@ -21,8 +21,3 @@ def quantize(y: np.ndarray, top: float = 255.0) -> np.ndarray:
 def to_float(image: np.ndarray, dtype: type = np.float32) -> np.ndarray:
     """The image in grey levels as floats (no division by 255: ops work in the 0..255 domain)."""
     return image.astype(dtype)
-
-
-def scaled(pixels: float, scale: float) -> float:
-    """A length given in pixels at 224 px, at the image's own size."""
-    return pixels * scale

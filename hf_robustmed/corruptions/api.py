@@ -12,7 +12,7 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image
 
-from .registry import REFERENCE_SIZE, Op, get_op
+from .registry import Op, get_op, length_scale
 from .suites import SUITES, Suite, SuiteEntry, get_suite
 
 Key = Union[int, str, tuple]
@@ -145,7 +145,7 @@ def pil_luma(rgb: np.ndarray) -> np.ndarray:
 
 
 def _run(op: Op, colour: np.ndarray, param: Any, rng: np.random.Generator | None) -> np.ndarray:
-    scale = min(colour.shape[:2]) / REFERENCE_SIZE
+    scale = length_scale(*colour.shape[:2])
     if colour.shape[2] == 3 or op.grey_native:
         return op.fn(colour, param, rng, scale)
     # MedMNIST-C's grey handling: replicate to RGB, corrupt, back to one channel with PIL luma.

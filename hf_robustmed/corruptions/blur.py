@@ -1,7 +1,8 @@
 """Blur corruptions: defocus, motion, zoom, Gaussian (two parameterisations) and glass blur.
 
-Parameters in pixels (radii, σ, kernel sizes) are those of 224-px images and are multiplied by
-``scale = min(H, W) / 224`` for other sizes; at 224 px the operations are the references' own.
+Parameters in pixels (radii, σ, kernel sizes) are those of 224-px images and are multiplied by ``scale``
+(:func:`~hf_robustmed.corruptions.registry.length_scale`) for other sizes; at 224 px the operations are the
+references' own.
 """
 
 from __future__ import annotations
@@ -17,15 +18,27 @@ from .registry import register_op
 
 
 @lru_cache(maxsize=256)
-def _aliased_disk(radius: float, alias_sigma: float) -> np.ndarray:
-    """ImageNet-C's anti-aliased disk kernel, cropped to its non-zero support (which does not change the result)."""
+def _aliased_disk(radius: float, alias_sigma: float, exact: bool = True) -> np.ndarray:
+    """ImageNet-C's anti-aliased disk kernel, cropped to its non-zero support (which does not change the result).
+
+    With ``exact`` the disk is ImageNet-C's binary one (pixel centres inside the circle). Otherwise, for
+    rescaled radii, each pixel is weighted by the fraction of it the disk covers (8×8 supersampling), so that
+    the kernel changes continuously with the radius, also below one pixel.
+    """
     if radius <= 8:
         grid, ksize = np.arange(-8, 8 + 1), (3, 3)
     else:
         half = int(radius)
         grid, ksize = np.arange(-half, half + 1), (5, 5)
     xx, yy = np.meshgrid(grid, grid)
-    disk = np.array((xx**2 + yy**2) <= radius**2, dtype=np.float32)
+    if exact:
+        disk = np.array((xx**2 + yy**2) <= radius**2, dtype=np.float32)
+    else:
+        sub = (np.arange(8) + 0.5) / 8 - 0.5
+        sx, sy = np.meshgrid(sub, sub)
+        inside = ((xx[..., None, None] + sx) ** 2 + (yy[..., None, None] + sy) ** 2) <= radius**2
+        disk = inside.mean(axis=(2, 3)).astype(np.float32)
+        disk[len(grid) // 2, len(grid) // 2] = max(disk[len(grid) // 2, len(grid) // 2], 1e-3)
     disk /= np.sum(disk)
     kernel = cv2.GaussianBlur(disk, ksize=ksize, sigmaX=alias_sigma)
     rows = np.flatnonzero(kernel.any(axis=1))
@@ -46,7 +59,7 @@ def _aliased_disk(radius: float, alias_sigma: float) -> np.ndarray:
 )
 def defocus_blur(image: np.ndarray, param: tuple[float, float], rng: None, scale: float) -> np.ndarray:
     radius, alias = param
-    kernel = _aliased_disk(float(radius) * scale, float(alias) * scale)
+    kernel = _aliased_disk(float(radius) * scale, float(alias) * scale, exact=scale == 1.0)
     # In [0, 1] like the reference, so that truncation mostly lands on the same grey levels.
     out = cv2.filter2D(image.astype(np.float32) * np.float32(1 / 255), -1, kernel, borderType=cv2.BORDER_REFLECT_101)
     return quantize(out.reshape(image.shape), top=1.0)
@@ -170,8 +183,8 @@ def _torchvision_kernel(ksize: int, sigma: float) -> np.ndarray:
 )
 def gaussian_blur_kernel(image: np.ndarray, ksize: int, rng: None, scale: float) -> np.ndarray:
     sigma = (0.15 * ksize + 0.35) * scale
-    if scale != 1.0:
-        ksize = max(1, 2 * int(round((ksize * scale - 1) / 2)) + 1)
+    if scale != 1.0:  # the same σ-to-support ratio as torchvision's default (half-width ≈ 3σ)
+        ksize = 2 * max(1, math.ceil(3 * sigma)) + 1
     kernel = _torchvision_kernel(int(ksize), float(sigma))
     out = cv2.sepFilter2D(to_float(image), -1, kernel, kernel, borderType=cv2.BORDER_REFLECT_101)
     return np.rint(out, out=out).clip(0, 255).astype(np.uint8).reshape(image.shape)
@@ -206,18 +219,26 @@ def gaussian_blur(image: np.ndarray, sigma: float, rng: None, scale: float) -> n
 )
 def glass_blur(image: np.ndarray, param: tuple[float, int, int], rng: np.random.Generator, scale: float) -> np.ndarray:
     sigma, delta, iterations = param
-    sigma, delta = float(sigma) * scale, max(1, int(round(delta * scale)))
+    sigma = float(sigma) * scale
     blurred = quantize(_gaussian_sigma(to_float(image), sigma))
     height, width = image.shape[:2]
     # ImageNet-C walks rows h = H−δ … δ+1 and columns likewise, bottom-up and right-to-left, swapping each pixel
     # with a neighbour displaced by (dx, dy) ~ U{−δ, …, δ−1}². Swaps read pixels already moved, so the walk is
-    # sequential; it runs on a list of indices and the image is permuted once at the end.
-    ys = np.arange(height - delta, delta, -1)
-    xs = np.arange(width - delta, delta, -1)
+    # sequential; it runs on a list of indices and the image is permuted once at the end. At other sizes the
+    # displacement δ' = δ·scale is not an integer: offsets are then U(−δ', δ') stochastically rounded (floor of
+    # u + U(0, 1)), whose spread grows continuously with δ'.
+    exact = scale == 1.0
+    margin = int(delta) if exact else math.ceil(delta * scale) + 1
+    ys = np.arange(height - margin - (0 if exact else 1), margin, -1)
+    xs = np.arange(width - margin - (0 if exact else 1), margin, -1)
     src = (ys[:, None] * width + xs[None, :]).ravel()
     perm = list(range(height * width))
     for _ in range(int(iterations)):
-        shifts = rng.integers(-delta, delta, size=(src.size, 2))
+        if exact:
+            shifts = rng.integers(-margin, margin, size=(src.size, 2))
+        else:
+            spread = rng.uniform(-delta * scale, delta * scale, size=(src.size, 2))
+            shifts = np.floor(spread + rng.random((src.size, 2))).astype(np.intp)
         dst = (src + shifts[:, 1] * width + shifts[:, 0]).tolist()
         for s, d in zip(src.tolist(), dst):
             perm[s], perm[d] = perm[d], perm[s]

@@ -1,0 +1,27 @@
+import numpy as np
+import pytest
+
+
+def textured_image(size: int | tuple[int, int] = 224, rgb: bool = True, seed: int = 0) -> np.ndarray:
+    """A natural-looking test image: smooth gradients, edges, a bright patch and fine texture."""
+    height, width = (size, size) if isinstance(size, int) else size
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    yy, xx = yy / height, xx / width
+    base = 0.5 + 0.25 * np.sin(6 * xx + 2 * yy) + 0.15 * np.cos(9 * yy)
+    image = np.stack([base, np.roll(base, height // 10, 0), 0.6 * base + 0.2], -1)
+    image += rng.normal(0, 0.05, image.shape)
+    image[height // 3 : height // 2, width // 4 : width // 2] = 0.92
+    image[2 * height // 3 :, : width // 5] = 0.1
+    image = (np.clip(image, 0, 1) * 255).astype(np.uint8)
+    return image if rgb else image[..., 0]
+
+
+@pytest.fixture(scope="session")
+def rgb224() -> np.ndarray:
+    return textured_image(224, True)
+
+
+@pytest.fixture(scope="session")
+def grey224() -> np.ndarray:
+    return textured_image(224, False)
