@@ -81,13 +81,13 @@ def test_motion_blur_angle_is_uniform_on_plus_minus_45(monkeypatch):
     from hf_robustmed.corruptions import blur
 
     angles = []
-    original = blur._motion_kernel.__wrapped__
+    original = blur._motion_taps.__wrapped__
 
     def recording(radius, sigma, angle):
         angles.append(angle)
         return original(radius, sigma, angle)
 
-    monkeypatch.setattr(blur, "_motion_kernel", recording)
+    monkeypatch.setattr(blur, "_motion_taps", recording)
     small = MID[:32, :32]
     for key in range(400):
         corrupt(small, "motion_blur", 2, key=key)

@@ -48,7 +48,10 @@ def test_registry_parameters_are_the_references():
                 np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), err_msg=f"{dataset}:{name}")
 
 
-@pytest.mark.parametrize("dataset,name", [p for p in PAIRS if p[1] in DETERMINISTIC], ids="{0[0]}:{0[1]}".format)
+DETERMINISTIC_PAIRS = [p for p in PAIRS if p[1] in DETERMINISTIC]
+
+
+@pytest.mark.parametrize("dataset,name", DETERMINISTIC_PAIRS, ids=[f"{d}:{n}" for d, n in DETERMINISTIC_PAIRS])
 def test_deterministic_corruptions_agree_within_one_level(dataset, name):
     image = textured_image(224, DATASET_RGB[dataset], seed=3)
     for severity in range(1, 6):
@@ -74,7 +77,7 @@ def test_motion_blur_matches_imagemagick_for_the_same_angle(rgb, radius, sigma):
             theirs = np.asarray(Image.fromarray(theirs).convert("L"))
         ours = blur.motion_blur_at(image.reshape(224, 224, -1), float(radius), float(sigma), angle)
         difference = np.abs(ours.reshape(image.shape).astype(int) - np.asarray(theirs, int))
-        assert (difference == 0).mean() >= 0.99 and difference.max() <= 1, (difference == 0).mean()
+        assert (difference == 0).mean() >= 0.999 and difference.max() <= 1, (difference == 0).mean()
 
 
 def _summary(outs: list[np.ndarray], clean: np.ndarray) -> dict[str, float]:
@@ -88,22 +91,21 @@ def _summary(outs: list[np.ndarray], clean: np.ndarray) -> dict[str, float]:
 
 
 # Random corruptions: the same law, compared through summary statistics over many draws.
-@pytest.mark.parametrize(
-    "dataset,name",
-    [
-        ("dermamnist", "gaussian_noise"), ("chestmnist", "gaussian_noise"), ("dermamnist", "speckle_noise"),
-        ("octmnist", "speckle_noise"), ("dermamnist", "impulse_noise"), ("tissuemnist", "impulse_noise"),
-        ("dermamnist", "shot_noise"), ("pneumoniamnist", "shot_noise"), ("pathmnist", "stain_deposit"),
-        ("bloodmnist", "bubble"), ("dermamnist", "characters"),
-    ],
-    ids="{0[0]}:{0[1]}".format,
-)
+RANDOM_PAIRS = [
+    ("dermamnist", "gaussian_noise"), ("chestmnist", "gaussian_noise"), ("dermamnist", "speckle_noise"),
+    ("octmnist", "speckle_noise"), ("dermamnist", "impulse_noise"), ("tissuemnist", "impulse_noise"),
+    ("dermamnist", "shot_noise"), ("pneumoniamnist", "shot_noise"), ("pathmnist", "stain_deposit"),
+    ("bloodmnist", "bubble"), ("dermamnist", "characters"), ("dermamnist", "motion_blur"),
+]
+
+
+@pytest.mark.parametrize("dataset,name", RANDOM_PAIRS, ids=[f"{d}:{n}" for d, n in RANDOM_PAIRS])
 def test_random_corruptions_follow_the_same_law(dataset, name):
     import random
 
     image = textured_image(224, DATASET_RGB[dataset], seed=5)
-    draws = 24 if name in {"stain_deposit", "bubble", "characters"} else 3
-    tolerance = {"stain_deposit": 0.35, "bubble": 0.25, "characters": 0.6}.get(name, 0.05)
+    draws = 24 if name in {"stain_deposit", "bubble", "characters", "motion_blur"} else 3
+    tolerance = {"stain_deposit": 0.35, "bubble": 0.25, "characters": 0.6, "motion_blur": 0.1}.get(name, 0.05)
     corruptor = CORRUPTIONS_DS[dataset][name]
     corruptor.rng = np.random.default_rng(0)  # impulse noise reads an injected Generator
     for severity in (1, 5):

@@ -20,9 +20,21 @@ from .registry import register_op
 INKS_PER_SIZE = 10
 
 
-def _randint(rng: np.random.Generator, low: int, high: int) -> int:
-    """An integer uniform on ``low..high`` inclusive (Python's ``random.randint``); ``low`` if the range is empty."""
-    return int(rng.integers(low, high + 1)) if high > low else int(low)
+class _Draws:
+    """Integer draws from one batch of uniforms (one generator call per image instead of dozens)."""
+
+    def __init__(self, rng: np.random.Generator, count: int):
+        self._rng, self._count = rng, max(1, count)
+        self._uniforms = rng.random(self._count).tolist()
+        self._next = 0
+
+    def randint(self, low: int, high: int) -> int:
+        """Uniform on ``low..high`` inclusive, like Python's ``random.randint``; ``low`` if the range is empty."""
+        if self._next == len(self._uniforms):  # the batch was sized for the worst case; refill if not
+            self._uniforms += self._rng.random(self._count).tolist()
+        u = self._uniforms[self._next]
+        self._next += 1
+        return low + min(int(u * (high - low + 1)), high - low) if high > low else int(low)
 
 
 @lru_cache(maxsize=32)
@@ -68,12 +80,13 @@ def stain_deposit(image: np.ndarray, param: tuple[int, int], rng: np.random.Gene
     margin = round(10 * scale)
     height, width = image.shape[:2]
     out = image.copy()
-    count = _randint(rng, 1, max_stains) if max_stains > 1 else int(max_stains)
+    draws = _Draws(rng, 1 + 3 * int(max_stains))
+    count = draws.randint(1, max_stains) if max_stains > 1 else int(max_stains)
     for _ in range(count):
-        ink = inks[_randint(rng, 0, len(inks) - 1)]
+        ink = inks[draws.randint(0, len(inks) - 1)]
         ink_h, ink_w = ink.shape
-        x0 = _randint(rng, margin, width - ink_w - margin)
-        y0 = _randint(rng, margin, height - ink_h - margin)
+        x0 = draws.randint(margin, width - ink_w - margin)
+        y0 = draws.randint(margin, height - ink_h - margin)
         region = out[y0 : y0 + ink_h, x0 : x0 + ink_w]
         region[ink[: region.shape[0], : region.shape[1]].astype(bool)] = 0
     return out
@@ -94,15 +107,30 @@ def bubble(image: np.ndarray, param: tuple[int, int], rng: np.random.Generator, 
     max_radius = max(min_radius, round(max_radius * scale))
     alpha = Image.new("L", (width, height), 0)
     draw = ImageDraw.Draw(alpha)
-    for _ in range(_randint(rng, 7, max_bubbles)):
-        r = _randint(rng, min_radius, max_radius)
-        cx, cy = _randint(rng, r, width - r), _randint(rng, r, height - r)
-        draw.ellipse((cx - r - border, cy - r - border, cx + r + border, cy + r + border), fill=130)
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=100)
-    # Pasting white through the alpha mask is Pillow's blend, as the reference's paste of its RGBA overlay.
-    canvas = Image.fromarray(image[..., 0] if image.shape[2] == 1 else image)
-    canvas.paste(255 if image.shape[2] == 1 else (255, 255, 255), None, alpha)
-    return np.asarray(canvas).reshape(image.shape)
+    draws = _Draws(rng, 1 + 3 * max(7, int(max_bubbles)))
+    for _ in range(draws.randint(7, max_bubbles)):
+        r = draws.randint(min_radius, max_radius)
+        cx, cy = draws.randint(r, width - r), draws.randint(r, height - r)
+        draw.ellipse((cx - r - border, cy - r - border, cx + r + border, cy + r + border), fill=_RIM_ALPHA)
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_INSIDE_ALPHA)
+    # The reference pastes a white RGBA overlay through its own alpha: out = round(v + α·(255 − v) / 255), i.e.
+    # one 256-entry table per alpha level, applied where that level was drawn.
+    alpha = np.asarray(alpha)
+    out = image.copy()
+    for level in (_RIM_ALPHA, _INSIDE_ALPHA):
+        cv2.copyTo(cv2.LUT(image, _white_blend_lut(level)), (alpha == level).view(np.uint8), out)
+    return out.reshape(image.shape)
+
+
+_RIM_ALPHA, _INSIDE_ALPHA = 130, 100
+
+
+@lru_cache(maxsize=8)
+def _white_blend_lut(alpha: int) -> np.ndarray:
+    """Pillow's paste of white at ``alpha``: ``DIV255(v·(255 − α) + 255·α)`` with its rounding."""
+    v = np.arange(256, dtype=np.int64)
+    tmp = v * (255 - alpha) + 255 * alpha + 128
+    return (((tmp >> 8) + tmp) >> 8).astype(np.uint8)
 
 
 @register_op(
@@ -114,16 +142,17 @@ def bubble(image: np.ndarray, param: tuple[int, int], rng: np.random.Generator, 
     ancestor="MedMNIST-C black_corner (OpenCV filled circle)",
 )
 def black_corner(image: np.ndarray, multiplier: float, rng: None, scale: float) -> np.ndarray:
-    return image * _inscribed_disk(image.shape[0], image.shape[1], float(multiplier))[..., None]
+    mask = _inscribed_disk(image.shape[0], image.shape[1], float(multiplier))
+    return cv2.bitwise_and(image, image, mask=mask).reshape(image.shape)
 
 
 @lru_cache(maxsize=64)
 def _inscribed_disk(height: int, width: int, multiplier: float) -> np.ndarray:
-    """0/1 mask of the reference's circle: centre (W//2, H//2), radius ``int(r · multiplier)``."""
+    """0/255 mask of the reference's circle: centre (W//2, H//2), radius ``int(r · multiplier)``."""
     cx, cy = width // 2, height // 2
     radius = min(cx, cy, width - cx, height - cy)
     circle = np.zeros((height, width), np.uint8)
-    cv2.circle(circle, (cx, cy), int(radius * multiplier), 1, thickness=-1)
+    cv2.circle(circle, (cx, cy), int(radius * multiplier), 255, thickness=-1)
     return circle
 
 
@@ -140,12 +169,13 @@ def characters(image: np.ndarray, param: tuple[int, int, float], rng: np.random.
     height, width = image.shape[:2]
     out = np.ascontiguousarray(image.copy())
     margin = max(1, round(10 * scale))
-    for _ in range(_randint(rng, 1, max_words)):
-        letters = _randint(rng, 3, max_letters)
-        font_scale = _randint(rng, 14, int(max_font_scale * 100)) / 100.0 * scale
-        word = "".join(string.ascii_lowercase[i] for i in rng.integers(0, 26, size=letters))
-        x0 = _randint(rng, margin, width - round(8 * letters * scale))
-        y0 = _randint(rng, margin, height - margin)
-        colour = tuple(int(c) for c in rng.integers(0, 256, size=3))
+    draws = _Draws(rng, 1 + int(max_words) * (7 + int(max_letters)))
+    for _ in range(draws.randint(1, max_words)):
+        letters = draws.randint(3, max_letters)
+        font_scale = draws.randint(14, int(max_font_scale * 100)) / 100.0 * scale
+        word = "".join(string.ascii_lowercase[draws.randint(0, 25)] for _ in range(letters))
+        x0 = draws.randint(margin, width - round(8 * letters * scale))
+        y0 = draws.randint(margin, height - margin)
+        colour = (draws.randint(0, 255), draws.randint(0, 255), draws.randint(0, 255))
         cv2.putText(out, word, (x0, y0), cv2.FONT_HERSHEY_DUPLEX, font_scale, colour, 1, cv2.LINE_AA)
     return out

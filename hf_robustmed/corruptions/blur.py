@@ -66,12 +66,11 @@ def defocus_blur(image: np.ndarray, param: tuple[float, float], rng: None, scale
 
 
 @lru_cache(maxsize=256)
-def _motion_kernel(radius: float, sigma: float, angle_deg: float) -> tuple[np.ndarray, int]:
-    """ImageMagick's MotionBlurImage kernel laid out as a 2-D correlation kernel.
+def _motion_taps(radius: float, sigma: float, angle_deg: float) -> tuple[tuple[int, int, float], ...]:
+    """ImageMagick's MotionBlurImage kernel as (dy, dx, weight) taps, duplicates merged.
 
     ImageMagick samples ``width = 2·ceil(radius) + 1`` pixels along the direction ``angle``, at offsets
-    ``(ceil(i·cos θ − ½), ceil(i·sin θ − ½))`` with one-sided Gaussian weights ``exp(−i² / 2σ²)``.
-    Returns the kernel and its half size.
+    ``(ceil(i·sin θ − ½), ceil(i·cos θ − ½))`` with one-sided Gaussian weights ``exp(−i² / 2σ²)``, normalised.
     """
     width = 2 * math.ceil(radius) + 1 if radius > 0 else 3
     sigma = max(sigma, 1e-6)
@@ -81,10 +80,34 @@ def _motion_kernel(radius: float, sigma: float, angle_deg: float) -> tuple[np.nd
     theta = math.radians(angle_deg)
     dx = np.ceil(i * math.cos(theta) - 0.5).astype(int)
     dy = np.ceil(i * math.sin(theta) - 0.5).astype(int)
-    half = int(max(np.abs(dx).max(), np.abs(dy).max()))
+    merged: dict[tuple[int, int], float] = {}
+    for y, x, w in zip(dy.tolist(), dx.tolist(), weights.tolist()):
+        merged[(y, x)] = merged.get((y, x), 0.0) + w
+    return tuple((y, x, w) for (y, x), w in merged.items())
+
+
+def _motion_kernel(radius: float, sigma: float, angle_deg: float) -> tuple[np.ndarray, int]:
+    """The taps laid out as a centred 2-D correlation kernel, and its half size (for inspection and tests)."""
+    taps = _motion_taps(radius, sigma, angle_deg)
+    half = max(max(abs(y), abs(x)) for y, x, _ in taps)
     kernel = np.zeros((2 * half + 1, 2 * half + 1), dtype=np.float32)
-    np.add.at(kernel, (dy + half, dx + half), weights.astype(np.float32))
+    for y, x, w in taps:
+        kernel[y + half, x + half] += w
     return kernel, half
+
+
+def _apply_taps(plane: np.ndarray, taps: tuple[tuple[int, int, float], ...]) -> np.ndarray:
+    """``Σ w · plane(y + dy, x + dx)`` (float64) with edge pixels repeated, as a few in-place scaled adds."""
+    height, width = plane.shape[:2]
+    margin = max(max(abs(y), abs(x)) for y, x, _ in taps)
+    padded = cv2.copyMakeBorder(plane, margin, margin, margin, margin, cv2.BORDER_REPLICATE)
+    # float64 like ImageMagick's accumulator.
+    padded = padded.reshape(height + 2 * margin, width + 2 * margin, -1).astype(np.float64)
+    out = np.zeros((height, width, padded.shape[2]), np.float64)
+    for y, x, w in taps:
+        window = padded[margin + y : margin + y + height, margin + x : margin + x + width]
+        cv2.scaleAdd(window, w, out, dst=out)
+    return out
 
 
 @register_op(
@@ -103,10 +126,19 @@ def motion_blur(image: np.ndarray, param: tuple[float, float], rng: np.random.Ge
 
 def motion_blur_at(image: np.ndarray, radius: float, sigma: float, angle: float) -> np.ndarray:
     """ImageMagick's ``MotionBlurImage(radius, sigma, angle)`` of an H×W×C uint8 image (edge pixels repeated)."""
-    kernel, _ = _motion_kernel(radius, sigma, angle)
-    out = cv2.filter2D(to_float(image), -1, kernel, borderType=cv2.BORDER_REPLICATE)
-    # Truncation matches ImageMagick 6 Q16's output on 99.8 % of pixels (rounding: on about 51 %).
-    return quantize(out).reshape(image.shape)
+    # The kernel is a line of at most 41 taps in a square of up to 81², so summing shifted copies beats filter2D.
+    out = _apply_taps(image, _motion_taps(radius, sigma, angle))
+    return _imagemagick_q16_to_8bit(out).reshape(image.shape)
+
+
+def _imagemagick_q16_to_8bit(levels: np.ndarray) -> np.ndarray:
+    """ImageMagick Q16's output path: the 16-bit quantum ``round(257·s)``, written to 8 bits as ``q // 257``.
+
+    Reproduces ImageMagick 6.9 (Debian's Q16 build) bit for bit on our test images; plain truncation of ``s``
+    agrees on 97–99.8 % of pixels, rounding on about half.
+    """
+    quantum = np.floor(np.clip(levels, 0.0, 255.0) * 257.0 + 0.5)
+    return (quantum // 257).astype(np.uint8)
 
 
 def _zoom_axis(length: int, zoom: float) -> tuple[slice, np.ndarray, np.ndarray, np.ndarray]:

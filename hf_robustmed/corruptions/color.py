@@ -8,8 +8,8 @@ Two families share the words *brightness*, *contrast* and *saturate*:
 * ImageNet-C's (used by MediMeta-C) work in HSV (``hsv_brightness``, ``saturate``) or around per-channel means
   (``contrast``).
 
-HSV edits keep the hue, so each is computed in closed form on RGB instead of converting there and back: with
-hue fixed, every channel is ``V·(1 − S·t)`` for a per-channel ``t`` that depends on hue only.
+HSV edits keep the hue, so each is computed in closed form on RGB from small tables instead of converting there
+and back (see :func:`_saturation_tables`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ def _apply_lut(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
     return cv2.LUT(image, lut).reshape(image.shape)
 
 
+@lru_cache(maxsize=1024)
 def _pil_blend_lut(factor: float, mean: int = 0) -> np.ndarray:
     """Pillow's ``Image.blend(degenerate, image, factor)`` on uint8: ``int(m + f·(v − m))`` in float32, clipped."""
     v = np.arange(256, dtype=np.float32)
@@ -45,7 +46,7 @@ def _pil_blend_lut(factor: float, mean: int = 0) -> np.ndarray:
     ancestor="MedMNIST-C brightness_up/down: blend with black",
 )
 def pil_brightness(image: np.ndarray, factor: float, rng: None, scale: float) -> np.ndarray:
-    return _apply_lut(image, _pil_blend_lut(factor))
+    return _apply_lut(image, _pil_blend_lut(float(factor)))
 
 
 def _pil_luma(image: np.ndarray) -> np.ndarray:
@@ -65,9 +66,8 @@ def _pil_luma(image: np.ndarray) -> np.ndarray:
 )
 def pil_contrast(image: np.ndarray, factor: float, rng: None, scale: float) -> np.ndarray:
     # `grey_native` holds because the mean is taken over the luma image, which for a grey image is the image.
-    histogram = np.bincount(_pil_luma(image).ravel(), minlength=256)
-    mean = float(histogram @ np.arange(256)) / histogram.sum()
-    return _apply_lut(image, _pil_blend_lut(factor, int(mean + 0.5)))
+    mean = cv2.mean(_pil_luma(image))[0]
+    return _apply_lut(image, _pil_blend_lut(float(factor), int(mean + 0.5)))
 
 
 @register_op(
@@ -79,38 +79,49 @@ def pil_contrast(image: np.ndarray, factor: float, rng: None, scale: float) -> n
     ancestor="MedMNIST-C gamma_corr_up/down: torchvision adjust_gamma(gain=1)",
 )
 def gamma(image: np.ndarray, gamma_value: float, rng: None, scale: float) -> np.ndarray:
+    return _apply_lut(image, _gamma_lut(float(gamma_value)))
+
+
+@lru_cache(maxsize=256)
+def _gamma_lut(gamma_value: float) -> np.ndarray:
     v = np.arange(256, dtype=np.float32) / np.float32(255)
-    out = np.clip(v ** np.float32(gamma_value), 0, 1) * np.float32(255 + 1 - 1e-3)
-    return _apply_lut(image, out.astype(np.uint8))
+    return (np.clip(v ** np.float32(gamma_value), 0, 1) * np.float32(255 + 1 - 1e-3)).astype(np.uint8)
 
 
-def _hsv_parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Value, chroma (``max − min``) and a mask of achromatic pixels of a float RGB image."""
-    value = x.max(axis=2)
-    chroma = value - x.min(axis=2)
-    return value, chroma, chroma == 0
+@lru_cache(maxsize=256)
+def _saturation_tables(gain: float, shift: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per (V, min) pair: the factor r with channel' = V − (V − channel)·r, and the grey pixels' G, B.
 
-
-def _with_saturation(x: np.ndarray, new_s: np.ndarray) -> np.ndarray:
-    """Replaces the HSV saturation of ``x`` (float in [0, 1]) by ``new_s``, keeping hue and value.
-
-    A channel equals ``V − (V − c)·S'/S``. scikit-image gives grey pixels (S = 0) hue 0, i.e. red: R = V and
-    G = B = V·(1 − S').
+    With hue and value fixed, every channel is ``V·(1 − S·t)`` for a per-channel ``t`` that depends on hue only,
+    so replacing S by S' maps a channel c to ``V − (V − c)·S'/S`` and ``S'/S`` depends only on (V, min). Pixels
+    with S = 0 get hue 0 (red) from scikit-image: R = V and G = B = V·(1 − S').
     """
-    value, chroma, grey = _hsv_parts(x)
+    value = np.arange(256, dtype=np.float64)[:, None] / 255.0
+    low = np.arange(256, dtype=np.float64)[None, :] / 255.0
+    chroma = np.maximum(value - low, 0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(grey, 0, new_s * value / np.where(grey, 1, chroma))
-    out = value[..., None] - (value[..., None] - x) * ratio[..., None]
+        saturation = np.where(value > 0, chroma / np.where(value > 0, value, 1.0), 0.0)
+        new_saturation = np.clip(saturation * gain + shift, 0.0, 1.0)
+        ratio = np.where(chroma > 0, new_saturation * value / np.where(chroma > 0, chroma, 1.0), 0.0)
+    grey_new_s = np.clip(shift, 0.0, 1.0)  # S = 0 for grey pixels
+    grey_gb = quantize(value[:, 0] * (1.0 - grey_new_s), top=1.0)
+    return ratio.astype(np.float32), grey_gb
+
+
+def _set_saturation(image: np.ndarray, gain: float, shift: float) -> np.ndarray:
+    """HSV saturation S ← clip(S·gain + shift, 0, 1), keeping hue and value (scikit-image's conventions)."""
+    ratio_table, grey_gb = _saturation_tables(float(gain), float(shift))
+    value = image.max(axis=2)
+    low = image.min(axis=2)
+    ratio = ratio_table[value, low][..., None]
+    v = value[..., None].astype(np.float32)
+    out = v - (v - image) * ratio
+    out *= np.float32(1 / 255)
+    result = quantize(out, top=1.0)
+    grey = value == low
     if grey.any():
-        out[grey, 0] = value[grey]
-        out[grey, 1] = out[grey, 2] = value[grey] * (1.0 - new_s[grey])
-    return out
-
-
-def _saturation(x: np.ndarray) -> np.ndarray:
-    value, chroma, grey = _hsv_parts(x)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(value > 0, chroma / np.where(value > 0, value, 1), 0)
+        result[grey, 1] = result[grey, 2] = grey_gb[value[grey]]
+    return result
 
 
 @register_op(
@@ -122,8 +133,7 @@ def _saturation(x: np.ndarray) -> np.ndarray:
     ancestor="MedMNIST-C saturate: scikit-image rgb2hsv, S ← clip(S + c, 0, 1), hsv2rgb",
 )
 def saturate_shift(image: np.ndarray, shift: float, rng: None, scale: float) -> np.ndarray:
-    x = image * np.float32(1 / 255)
-    return quantize(_with_saturation(x, np.clip(_saturation(x) + np.float32(shift), 0, 1)), top=1.0)
+    return _set_saturation(image, 1.0, shift)
 
 
 @register_op(
@@ -136,8 +146,7 @@ def saturate_shift(image: np.ndarray, shift: float, rng: None, scale: float) -> 
 )
 def saturate(image: np.ndarray, param: tuple[float, float], rng: None, scale: float) -> np.ndarray:
     gain, shift = param
-    x = image * np.float32(1 / 255)
-    return quantize(_with_saturation(x, np.clip(_saturation(x) * np.float32(gain) + np.float32(shift), 0, 1)), top=1.0)
+    return _set_saturation(image, gain, shift)
 
 
 @register_op(

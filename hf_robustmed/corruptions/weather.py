@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ._common import quantize, to_float
-from .blur import _clipped_zoom, _gaussian_sigma, _motion_kernel
+from .blur import _apply_taps, _clipped_zoom, _gaussian_sigma, _imagemagick_q16_to_8bit, _motion_taps
 from .registry import register_op
 
 
@@ -63,8 +63,7 @@ def fog(image: np.ndarray, param: tuple[float, float], rng: np.random.Generator,
 
 
 def _motion_blur_float(layer: np.ndarray, radius: float, sigma: float, angle: float) -> np.ndarray:
-    kernel, _ = _motion_kernel(radius, sigma, angle)
-    return cv2.filter2D(layer, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+    return _apply_taps(layer, _motion_taps(radius, sigma, angle))[..., 0]
 
 
 @register_op(
@@ -84,7 +83,7 @@ def snow(image: np.ndarray, param: tuple, rng: np.random.Generator, scale: float
     layer[layer < threshold] = 0
     layer = np.floor(np.clip(layer, 0, 1) * 255).astype(np.float32)
     angle = float(rng.uniform(-135.0, -45.0))
-    layer = np.floor(_motion_blur_float(layer, radius * scale, sigma * scale, angle)) / 255.0
+    layer = _imagemagick_q16_to_8bit(_motion_blur_float(layer, radius * scale, sigma * scale, angle)) / 255.0
     layer = layer.astype(np.float32)[..., None]
     grey = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)[..., None] if x.shape[2] == 3 else x
     x = weight * x + (1 - weight) * np.maximum(x, grey * 1.5 + 0.5)
