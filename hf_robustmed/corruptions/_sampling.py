@@ -58,7 +58,12 @@ class DiscreteLaw:
         return cls(thresholds, guide, bounds, None if values is None else np.asarray(values, dtype=np.uint8))
 
     def sample(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One draw of the law for every element of a uint8 array; same shape, uint8."""
+        """One draw of the law for every element of a uint8 array: the outcomes' grey levels, same shape."""
+        k = self.sample_index(image, rng)
+        return (k.astype(np.uint8) if self.values is None else self.values[k]).reshape(image.shape)
+
+    def sample_index(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """One draw per element of a uint8 array: outcome indices k (uint16), same shape."""
         grey = image.reshape(-1)
         u = uniform_u32(rng, grey.size)
         cell = (grey.astype(np.uint32) << GUIDE_BITS) | (u >> np.uint32(32 - GUIDE_BITS))
@@ -66,8 +71,16 @@ class DiscreteLaw:
         ambiguous = np.flatnonzero(k == _AMBIGUOUS)
         if ambiguous.size:
             k[ambiguous] = self._search(grey[ambiguous], cell[ambiguous], u[ambiguous])
-        out = k.astype(np.uint8) if self.values is None else self.values[k]
-        return out.reshape(image.shape)
+        return k.reshape(image.shape)
+
+    def sample_shared(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+        """Draws from the law's first row only (a law that does not depend on the input level): indices k."""
+        u = uniform_u32(rng, int(np.prod(shape)))
+        k = self.guide[0][u >> np.uint32(32 - GUIDE_BITS)]
+        ambiguous = np.flatnonzero(k == _AMBIGUOUS)
+        if ambiguous.size:
+            k[ambiguous] = np.searchsorted(self.thresholds[0], u[ambiguous], side="right")
+        return k.reshape(shape)
 
     def _search(self, grey: np.ndarray, cell: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Binary search of the outcome within each flagged cell's bracket."""

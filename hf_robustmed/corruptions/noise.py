@@ -29,10 +29,13 @@ def _phi(z: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=128)
-def _gaussian_law(sigma: float) -> DiscreteLaw:
-    # out = floor(clip(v + 255σn, 0, 255)); out ≤ k ⟺ v + 255σn < k + 1 for k < 255.
-    z = (_LEVELS[None, :] + 1 - _LEVELS[:, None]) / (255.0 * sigma)
-    return DiscreteLaw.from_cdf(_phi(z))
+def _gaussian_offset_law(sigma: float) -> DiscreteLaw:
+    # out = floor(clip(v + 255σn, 0, 255)) = clip(v + D, 0, 255) with D = floor(255σn), because v is an integer
+    # and the clip bounds are integers. D's law does not depend on v: one row, P(D ≤ d) = Φ((d + 1) / 255σ),
+    # for d in −255..255 (beyond that the clip decides anyway).
+    offsets = np.arange(-255, 256, dtype=np.float64)
+    cdf = _phi((offsets + 1) / (255.0 * sigma))
+    return DiscreteLaw.from_cdf(cdf[None, :])
 
 
 @lru_cache(maxsize=128)
@@ -67,7 +70,10 @@ def _shot_law(photons: float) -> DiscreteLaw:
     ancestor="ImageNet-C / MedMNIST-C: Q(x + n), n ~ N(0, σ²)",
 )
 def gaussian_noise(image: np.ndarray, sigma: float, rng: np.random.Generator, scale: float) -> np.ndarray:
-    return _gaussian_law(float(sigma)).sample(image, rng)
+    offsets = _gaussian_offset_law(float(sigma)).sample_shared(image.shape, rng).astype(np.int16)
+    offsets += image
+    offsets -= 255
+    return np.clip(offsets, 0, 255, out=offsets).astype(np.uint8)
 
 
 @register_op(
@@ -108,6 +114,6 @@ def impulse_noise(image: np.ndarray, amount: float, rng: np.random.Generator, sc
     u = uniform_u32(rng, image.size).reshape(image.shape)
     flipped_at, pepper_below = np.uint32(min(amount, 1.0) * (2**32 - 1)), np.uint32(min(amount, 1.0) * 2**31)
     out = image.copy()
-    out[u < flipped_at] = 255
-    out[u < pepper_below] = 0
+    np.putmask(out, u < flipped_at, 255)
+    np.putmask(out, u < pepper_below, 0)
     return out
