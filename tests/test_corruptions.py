@@ -187,3 +187,30 @@ def test_worker_count_does_not_change_bytes():
     assert len(parallel) == len(serial)
     for a, b in zip(serial, parallel):
         assert a.tobytes() == b.tobytes()
+
+
+def test_fast_paths_equal_the_pillow_reference_paths():
+    """JPEG through OpenCV and pixelation's nearest-neighbour upscaling equal Pillow's, which the references use."""
+    from hf_robustmed.corruptions.digital import jpeg_compression, jpeg_compression_pillow, pixelate, pixelate_pillow
+
+    for rgb in (True, False):
+        image = textured_image(224, rgb, seed=2)
+        image = image if rgb else image[..., None]
+        for quality in (5, 7, 10, 15, 20, 25, 30, 50):
+            np.testing.assert_array_equal(jpeg_compression(image, quality, None, 1.0), jpeg_compression_pillow(image, quality))
+        factors = {p for s in SUITES.values() for n, e in s.corruptions.items() if e.op == "pixelate" for p in e.params}
+        for factor in sorted(factors):
+            np.testing.assert_array_equal(pixelate(image, factor, None, 1.0), pixelate_pillow(image, factor))
+
+
+def test_discrete_noise_laws_are_sampled_exactly():
+    """The table sampler returns, for each uniform draw, the outcome a direct inversion of the CDF gives."""
+    from hf_robustmed.corruptions._sampling import uniform_u32
+    from hf_robustmed.corruptions.noise import _shot_law, _speckle_law
+
+    image = textured_image(64, True, seed=1)
+    for law in (_shot_law(5.0), _shot_law(300.0), _speckle_law(0.3)):
+        k = law.sample_index(image, np.random.default_rng(4)).reshape(-1)
+        u = uniform_u32(np.random.default_rng(4), image.size)
+        expected = [np.searchsorted(law.thresholds[v], x, side="right") for v, x in zip(image.reshape(-1), u)]
+        np.testing.assert_array_equal(k, expected)
