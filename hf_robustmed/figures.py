@@ -1,13 +1,23 @@
-"""Figures: the corruption gallery (the paper's Figure 1: rows corruptions, columns clean and severities 1–5)."""
+"""Figures: the corruption gallery (the paper's Figure 1: rows corruptions, columns clean and severities 1–5), and
+the benchmark's DCT-spectrum (Figure 2) and pixel-intensity density (Figure 5C) plots."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .corruptions import corrupt, list_corruptions
+from .files import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _BACKGROUND = (255, 255, 255)
 _INK = (20, 20, 20)
@@ -66,3 +76,175 @@ def corruption_gallery(
         for column, cell in enumerate(cells):
             canvas.paste(_tile(cell, tile), (label_width + column * (tile + gap), top))
     return canvas
+
+
+# --- Benchmark description plots (matplotlib, optional: ``pip install hf-robustmed[viz]``) -------------------------
+#
+# These build ``matplotlib.figure.Figure`` objects directly instead of going through pyplot, so they never pick or
+# change a backend: they work headless, leave an interactive session's backend alone, and need no closing.
+
+_LUMA_601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def _new_figure(**kwargs: object) -> Figure:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("these figures need matplotlib; install hf-robustmed[viz]") from None
+    return Figure(**kwargs)
+
+
+def _check_images(images: np.ndarray, name: str) -> None:
+    if not isinstance(images, np.ndarray) or images.dtype != np.uint8:
+        raise ValueError(f"{name} must be a uint8 numpy array, got {getattr(images, 'dtype', type(images).__name__)}")
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] != 3):
+        raise ValueError(f"{name} must be N×H×W (grey) or N×H×W×3 (RGB), got shape {images.shape}")
+    if images.size == 0:
+        raise ValueError(f"{name} is empty (shape {images.shape})")
+
+
+def _check_sets(clean: np.ndarray, corrupted: dict[str, np.ndarray]) -> None:
+    _check_images(clean, "clean")
+    if not corrupted:
+        raise ValueError("corrupted must name at least one corruption")
+    for name, images in corrupted.items():
+        _check_images(images, f"corrupted[{name!r}]")
+        if images.shape[1:3] != clean.shape[1:3]:
+            raise ValueError(f"corrupted[{name!r}] is {images.shape[1:3]} (H, W) but clean is {clean.shape[1:3]}")
+
+
+def _grey(image: np.ndarray) -> np.ndarray:
+    """One image as float32 grey in [0, 1] (ITU-R 601 luma for RGB)."""
+    grey = image.astype(np.float32) @ _LUMA_601 if image.ndim == 3 else image.astype(np.float32)
+    return grey / 255
+
+
+def _radius_bins(height: int, width: int, bins: int) -> np.ndarray:
+    """The bin index of each DCT coefficient's normalised radius √(u²+v²)/max."""
+    radius = np.hypot(*np.mgrid[0:height, 0:width])
+    return np.minimum((radius / radius.max() * bins).astype(np.intp), bins - 1)
+
+
+def radial_dct_profile(images: np.ndarray, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """The radially averaged mean log-magnitude DCT spectrum of a set of images.
+
+    Each image is converted to grey, cropped to even height and width (``cv2.dct`` needs them), transformed with an
+    orthonormal 2-D DCT-II, and mapped to ``log(1 + |coef|)``; the maps are averaged over images and then over rings of
+    equal normalised radius.
+
+    Args:
+        images: uint8 ``N×H×W`` or ``N×H×W×3``.
+        bins: Number of radius bins over [0, 1].
+
+    Returns:
+        Centres of the non-empty bins, and the mean log-magnitude in each.
+
+    Raises:
+        ValueError: If the images are not a non-empty uint8 stack of at least 2×2 pixels, or ``bins`` < 1.
+    """
+    _check_images(images, "images")
+    height, width = images.shape[1] // 2 * 2, images.shape[2] // 2 * 2
+    if height == 0 or width == 0 or bins < 1:
+        raise ValueError(f"need images of at least 2×2 pixels and bins >= 1, got shape {images.shape}, bins={bins}")
+    total = np.zeros((height, width), dtype=np.float64)
+    for image in images:
+        total += np.log1p(np.abs(cv2.dct(np.ascontiguousarray(_grey(image[:height, :width])))))
+    index = _radius_bins(height, width, bins).ravel()
+    counts = np.bincount(index, minlength=bins)
+    sums = np.bincount(index, weights=total.ravel() / len(images), minlength=bins)
+    filled = counts > 0
+    return ((np.arange(bins) + 0.5) / bins)[filled], sums[filled] / counts[filled]
+
+
+def intensity_density(images: np.ndarray) -> np.ndarray:
+    """The normalised 256-bin histogram of pixel intensities (RGB channels pooled); it sums to 1.
+
+    Raises:
+        ValueError: If the images are not a non-empty uint8 ``N×H×W`` or ``N×H×W×3`` stack.
+    """
+    _check_images(images, "images")
+    return np.bincount(images.ravel(), minlength=256) / images.size
+
+
+def _colours(count: int) -> list:
+    from matplotlib import colormaps
+
+    if count <= 10:
+        return [colormaps["tab10"](i) for i in range(count)]
+    return list(colormaps["turbo"](np.linspace(0.05, 0.95, count)))
+
+
+def dct_spectrum_figure(clean: np.ndarray, corrupted: dict[str, np.ndarray], *, title: str | None = None) -> Figure:
+    """The paper's Figure 2: radially averaged DCT spectra of clean and corrupted images, one line per set.
+
+    Args:
+        clean: uint8 ``N×H×W`` or ``N×H×W×3`` clean images.
+        corrupted: Corruption name → uint8 images of the same kind and ``H×W`` (``N`` may differ).
+        title: Heading; default "Average DCT spectrum".
+
+    Raises:
+        ValueError: On invalid or mismatched images, or an empty ``corrupted``.
+        ImportError: If matplotlib is not installed.
+    """
+    _check_sets(clean, corrupted)
+    fig = _new_figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(*radial_dct_profile(clean), color="black", linewidth=2.4, label="clean", zorder=3)
+    for (name, images), colour in zip(corrupted.items(), _colours(len(corrupted))):
+        ax.plot(*radial_dct_profile(images), color=colour, linewidth=1.4, label=name)
+    ax.set(xlim=(0, 1), xlabel="normalised frequency radius", ylabel="mean log(1 + |DCT coefficient|)")
+    ax.set_title(title or "Average DCT spectrum")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", ncols=1 + len(corrupted) // 12)
+    return fig
+
+
+def intensity_density_figure(clean: np.ndarray, corrupted: dict[str, np.ndarray], *, title: str | None = None) -> Figure:
+    """The paper's Figure 5C: pixel-intensity densities, clean (grey fill) against each corruption (line).
+
+    One subplot per corruption, at most four columns, sharing the intensity axis.
+
+    Args:
+        clean: uint8 ``N×H×W`` or ``N×H×W×3`` clean images.
+        corrupted: Corruption name → uint8 images of the same kind and ``H×W`` (``N`` may differ).
+        title: Heading; default "Pixel intensity density".
+
+    Raises:
+        ValueError: On invalid or mismatched images, or an empty ``corrupted``.
+        ImportError: If matplotlib is not installed.
+    """
+    _check_sets(clean, corrupted)
+    columns = min(4, len(corrupted))
+    rows = -(-len(corrupted) // columns)
+    fig = _new_figure(figsize=(3.2 * columns, 2.4 * rows + 0.6), layout="constrained")
+    axes = fig.subplots(rows, columns, sharex=True, squeeze=False).ravel()
+    levels, reference = np.arange(256), intensity_density(clean)
+    for ax, (name, images), colour in zip(axes, corrupted.items(), _colours(len(corrupted))):
+        ax.fill_between(levels, reference, step="mid", color="0.75", label="clean")
+        ax.plot(levels, intensity_density(images), drawstyle="steps-mid", color=colour, linewidth=1.2, label=name)
+        ax.set_title(name, fontsize="medium")
+        ax.set_xlim(0, 255)
+        ax.legend(fontsize="x-small")
+    for ax in axes[len(corrupted) :]:
+        fig.delaxes(ax)
+    for ax in axes[max(0, len(corrupted) - columns) : len(corrupted)]:  # the lowest cell of each column
+        ax.tick_params(labelbottom=True)
+    fig.supxlabel("pixel intensity")
+    fig.supylabel("density")
+    fig.suptitle(title or "Pixel intensity density")
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
+    """Writes ``fig`` as a PNG (120 dpi) atomically and releases it.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    pyplot = sys.modules.get("matplotlib.pyplot")  # only a figure made through pyplot is registered there
+    if pyplot is not None:
+        pyplot.close(fig)
+    return path

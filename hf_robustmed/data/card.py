@@ -1,0 +1,92 @@
+"""The dataset card (``README.md``) of a built benchmark, rendered from ``model_cards/dataset_card.md``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..corruptions import describe_corruptions
+from ..files import atomic_path
+from .builder import MANIFEST
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "model_cards" / "dataset_card.md"
+_GREY = {
+    "native": "kept one-channel; corrupted as MedMNIST-C does (replicated to RGB, corrupted, converted back with "
+    "Pillow's luma) or directly where that is provably the same",
+    "rgb": "replicated to RGB before corrupting and stored as RGB (MediMeta-C's adopted handling)",
+}
+
+
+def _format(value) -> str:
+    if isinstance(value, tuple) and len(value) > 4 and all(isinstance(v, float) for v in value):
+        return f"zoom {value[0]:g}…{value[-1]:g} ({len(value)})"
+    return str(value)
+
+
+def _card_template() -> str:
+    if not TEMPLATE.exists():
+        raise FileNotFoundError(f"dataset card template not found at {TEMPLATE}; run from a source checkout")
+    return TEMPLATE.read_text()
+
+
+def write_card(out_dir: str | Path, repo_id: str | None = None) -> Path:
+    """Renders ``README.md`` from the folder's build manifest: YAML ``configs:`` for every config, and the docs."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    out_dir = Path(out_dir)
+    manifest = json.loads((out_dir / MANIFEST).read_text())
+    configs = manifest["configs"]
+    first_clean = next(name for name in configs if name.endswith("-clean"))
+    yaml_configs = [
+        {
+            "config_name": name,
+            "data_files": [{"split": split, "path": f"{name}/{split}-*"} for split in splits],
+            **({"default": True} if name == first_clean else {}),
+        }
+        for name, splits in configs.items()
+    ]
+    datasets_info = manifest["datasets"]
+    licenses = sorted({d["license"] for d in datasets_info.values()})
+    card_data = DatasetCardData(
+        license=licenses[0] if len(licenses) == 1 else "other",
+        task_categories=["image-classification"],
+        tags=["medical", "robustness", "corruptions", "hf-robustmed"],
+        pretty_name=manifest["name"],
+        configs=yaml_configs,
+    )
+    suites = []
+    for suite in dict.fromkeys(d["suite"] for d in datasets_info.values() if d["suite"]):
+        rows = [{"name": r.name, "op": r.op, "params": [_format(p) for p in r.params]} for r in describe_corruptions(suite)]
+        suites.append({"name": suite, "rows": rows})
+    settings = manifest["settings"]
+    card = DatasetCard.from_template(
+        card_data,
+        template_str=_card_template(),
+        pretty_name=manifest["name"],
+        summary=f"{manifest['name']}: {len(datasets_info)} dataset(s) × corruptions × 5 severities, for measuring "
+        "how medical image classifiers and vision-language models degrade under realistic image corruptions.",
+        generator=settings["generator"],
+        repo_id=repo_id or f"<org>/{manifest['name']}",
+        example_config=next((name for name in configs if not name.endswith("-clean")), first_clean),
+        datasets=[
+            {
+                "id": key,
+                "n_classes": len(d["class_names"]),
+                "splits": ", ".join(f"{s} ({n})" for s, n in d["splits"].items()),
+                "license": d["license"],
+                "description": d["description"],
+            }
+            for key, d in datasets_info.items()
+        ],
+        suites=suites,
+        seed=settings["seed"],
+        seeding=manifest["seeding"],
+        grey=_GREY[settings["grey"]],
+        n_configs=len(configs),
+        n_images=sum(sum(splits.values()) for splits in configs.values()),
+        citations="\n".join(dict.fromkeys(c for d in datasets_info.values() for c in d["citation"].splitlines() if c)),
+    )
+    path = out_dir / "README.md"
+    with atomic_path(path) as tmp:
+        tmp.write_text(str(card))
+    return path

@@ -1,0 +1,74 @@
+"""Any Hugging Face image-classification dataset or local image folder as a source."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .source import SourceSplit
+
+
+class _DatasetImages:
+    """Rows of a ``datasets.Dataset`` image column as uint8 arrays (all images must share one size and mode)."""
+
+    def __init__(self, dataset, column: str):
+        self.dataset, self.column = dataset, column
+        first = self._convert(dataset[0][column]) if len(dataset) else np.zeros((0, 0), np.uint8)
+        self.mode_rgb = first.ndim == 3
+        self.shape = (len(dataset), *first.shape)
+
+    @staticmethod
+    def _convert(image) -> np.ndarray:
+        image = image.convert("RGB") if image.mode not in ("L", "RGB") else image
+        return np.asarray(image)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        batch = [self._convert(img) for img in self.dataset[rows][self.column]]
+        for image in batch:
+            if image.shape != self.shape[1:]:
+                raise ValueError(
+                    f"images differ in size or mode ({image.shape} vs {self.shape[1:]}); resize them first"
+                )
+        return np.stack(batch) if batch else np.empty((0, *self.shape[1:]), np.uint8)
+
+
+def load_image_dataset(
+    path: str,
+    split: str = "test",
+    *,
+    name: str | None = None,
+    dataset_id: str | None = None,
+    image_column: str = "image",
+    label_column: str = "label",
+    **load_kwargs,
+) -> SourceSplit:
+    """A split of any image-classification dataset loadable by ``datasets.load_dataset``.
+
+    Args:
+        path: A Hub repo id, a local dataset folder, or ``"imagefolder"`` with ``data_dir=...``.
+        split: Split to read.
+        name: Config name, if any.
+        dataset_id: Id used in config names (default: the last part of ``path`` or ``data_dir``).
+        image_column, label_column: Columns holding the image and its ``ClassLabel``.
+    """
+    try:
+        import datasets
+    except ImportError:
+        raise ImportError("loading Hugging Face datasets needs `datasets`: pip install 'hf-robustmed[data]'") from None
+    data = datasets.load_dataset(path, name, split=split, **load_kwargs)
+    feature = data.features.get(label_column)
+    if not isinstance(feature, datasets.ClassLabel):
+        raise ValueError(f"column {label_column!r} must be a ClassLabel, got {feature!r}")
+    if image_column not in data.column_names:
+        raise ValueError(f"no column {image_column!r}; columns: {data.column_names}")
+    ident = dataset_id or str(load_kwargs.get("data_dir") or path).rstrip("/").split("/")[-1]
+    return SourceSplit(
+        dataset=ident.lower().replace("-", "_"),
+        split=split,
+        images=_DatasetImages(data, image_column),
+        labels=np.asarray(data[label_column]),
+        class_names=list(feature.names),
+        description=f"{path} ({split})",
+    )
