@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from . import __version__
 
@@ -117,6 +118,118 @@ def _gallery(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_build(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("benchmark", choices=["medmnist-c", "medimeta-c", "medmnist-c-release", "medimeta-c-release", "image-dataset"],
+                        help="what to build: a benchmark from its sources, an import of a published release, or "
+                        "any Hugging Face image-classification dataset / image folder")
+    parser.add_argument("-o", "--out", required=True, help="output folder (Hub dataset-repo layout); a rerun resumes")
+    parser.add_argument("--source-root", required=True,
+                        help="folder of the sources: MedMNIST npz files, MedIMeta dataset folders, a published "
+                        "release, or (image-dataset) a dataset path / Hub id / image folder")
+    parser.add_argument("--clean-root", help="releases: folder of the clean sources (MedMNIST npz / MedIMeta folders)")
+    parser.add_argument("--datasets", help="comma-separated subset (default: all of the benchmark's)")
+    parser.add_argument("--corruptions", help="comma-separated subset (default: each dataset's set)")
+    parser.add_argument("--severities", default="1,2,3,4,5", help="comma-separated severities (default 1,2,3,4,5)")
+    parser.add_argument("--splits", help="comma-separated splits (default: test for MedMNIST-C, test,validation for MediMeta-C)")
+    parser.add_argument("--size", type=int, default=224, help="MedMNIST image size: 28, 64, 128 or 224 (default 224)")
+    parser.add_argument("--suite", default="imagenet-c", help="image-dataset: the parameter suite (default imagenet-c)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=0, help="worker processes (default 0: in this process)")
+    parser.add_argument("--shard-rows", type=int, default=1000, help="images per Parquet shard (default 1000)")
+    parser.add_argument("--grey", choices=["native", "rgb"], help="store grey images as one channel or RGB")
+    parser.add_argument("--download", action="store_true", help="download missing sources (Zenodo, checksummed)")
+    parser.add_argument("--name", help="benchmark name for the card (default from the benchmark)")
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def build_jobs(args: argparse.Namespace) -> tuple[list, str, str]:
+    """The build jobs, benchmark name and grey mode that ``hf-robustmed build`` arguments describe."""
+    from .data import load_image_dataset, load_medimeta_c_npz, load_medmnist_c_npz
+    from .data.benchmarks import get_benchmark
+    from .data.builder import BuildJob
+
+    severities = tuple(int(s) for s in _csv(args.severities) or ())
+    datasets, corruptions, splits = _csv(args.datasets), _csv(args.corruptions), _csv(args.splits)
+    if args.benchmark in ("medmnist-c", "medimeta-c"):
+        definition = get_benchmark(args.benchmark)
+        kwargs = dict(datasets=datasets, corruptions=corruptions, severities=severities, download=args.download)
+        if splits:
+            kwargs["splits"] = splits
+        if args.benchmark == "medmnist-c":
+            kwargs["size"] = args.size
+        return definition.jobs(args.source_root, **kwargs), args.name or definition.name, args.grey or definition.grey
+    if args.benchmark.endswith("-release"):
+        if not args.clean_root:
+            raise ValueError("importing a release needs --clean-root (the clean sources, to check labels and order)")
+        if not datasets:
+            raise ValueError("importing a release needs --datasets")
+        jobs = []
+        for dataset in datasets:
+            for split in splits or ["test"]:
+                if args.benchmark == "medmnist-c-release":
+                    source = load_medmnist_c_npz(args.source_root, dataset, clean_root=args.clean_root, size=args.size)
+                else:
+                    source = load_medimeta_c_npz(args.source_root, dataset, split, source_root=args.clean_root)
+                jobs.append(BuildJob(source, None, tuple(corruptions) if corruptions else None, severities))
+        name = "MedMNIST-C" if args.benchmark == "medmnist-c-release" else "MediMeta-C"
+        return jobs, args.name or name, args.grey or ("native" if args.benchmark == "medmnist-c-release" else "rgb")
+    jobs = []
+    for split in splits or ["test"]:
+        source = load_image_dataset(args.source_root, split) if not Path(args.source_root).is_dir() else \
+            load_image_dataset("imagefolder", split, data_dir=args.source_root)
+        jobs.append(BuildJob(source, args.suite, tuple(corruptions) if corruptions else None, severities))
+    return jobs, args.name or f"{jobs[0].source.dataset}-C", args.grey or "native"
+
+
+@command("build", "build a corruption benchmark as a Hub dataset folder (Parquet, one config per corruption/severity)", _configure_build)
+def _build(args: argparse.Namespace) -> int:
+    from .data import build_benchmark
+
+    jobs, name, grey = build_jobs(args)
+    if not jobs:
+        raise ValueError("nothing to build: no dataset has the requested corruptions")
+    report = build_benchmark(jobs, args.out, name=name, seed=args.seed, grey=grey, num_workers=args.workers,
+                             shard_rows=args.shard_rows)
+    print(f"{name}: {len(report.configs)} configs in {report.out_dir} "
+          f"({report.shards_written} shards written, {report.shards_skipped} already there)")
+    return 0
+
+
+def _configure_push(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", help="a built benchmark (or adapter) folder")
+    parser.add_argument("repo_id", help="ORG/NAME on the Hub")
+    parser.add_argument("--repo-type", default="dataset", choices=["dataset", "model"])
+    parser.add_argument("--private", action="store_true")
+
+
+@command("push", "upload a built benchmark (or adapter) folder to the Hugging Face Hub", _configure_push)
+def _push(args: argparse.Namespace) -> int:
+    from .hub import push_folder
+
+    print(push_folder(args.folder, args.repo_id, repo_type=args.repo_type, private=args.private))
+    return 0
+
+
+def _configure_describe(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", help="a benchmark folder built by `hf-robustmed build`")
+    parser.add_argument("-o", "--output", required=True, help="folder for the PNG figures")
+    parser.add_argument("--severity", type=int, default=3, help="severity compared in the spectra and densities")
+    parser.add_argument("--limit", type=int, default=64, help="images per config to read (default 64)")
+    parser.add_argument("--split", default="test")
+
+
+@command("describe", "figures of a built benchmark: gallery, DCT spectra, intensity densities", _configure_describe)
+def _describe(args: argparse.Namespace) -> int:
+    from .data.describe import describe_benchmark
+
+    for path in describe_benchmark(args.folder, args.output, severity=args.severity, limit=args.limit, split=args.split):
+        print(f"wrote {path}")
+    return 0
+
+
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
@@ -139,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except ValueError as error:
+    except (ValueError, ImportError) as error:
         print(f"hf-robustmed {args.command}: error: {error}", file=sys.stderr)
         return 2
 

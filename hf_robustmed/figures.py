@@ -38,6 +38,33 @@ def _tile(image: np.ndarray, size: int) -> Image.Image:
     return pil
 
 
+def image_grid(
+    rows: Sequence[tuple[str, Sequence[np.ndarray]]],
+    column_labels: Sequence[str],
+    *,
+    tile: int = 128,
+    title: str | None = None,
+) -> Image.Image:
+    """A labelled grid of images: one ``(label, images)`` per row, one label per column."""
+    font, small = _font(max(12, tile // 9)), _font(max(10, tile // 11))
+    label_width, header, gap = int(tile * 1.25), tile // 4 + (tile // 5 if title else 0), 4
+    canvas = Image.new("RGB", (label_width + len(column_labels) * (tile + gap), header + len(rows) * (tile + gap)), _BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((gap, gap), title, fill=_INK, font=font)
+    for column, label in enumerate(column_labels):
+        draw.text((label_width + column * (tile + gap) + gap, header - tile // 5), label, fill=_INK, font=small)
+    for row, (label, cells) in enumerate(rows):
+        top = header + row * (tile + gap)
+        draw.text((gap, top + tile // 2 - tile // 10), label, fill=_INK, font=small)
+        for column, cell in enumerate(cells):
+            canvas.paste(_tile(cell, tile), (label_width + column * (tile + gap), top))
+    return canvas
+
+
+SEVERITY_COLUMNS = ("clean", *(f"severity {s}" for s in range(1, 6)))
+
+
 def corruption_gallery(
     image: np.ndarray,
     *,
@@ -59,23 +86,11 @@ def corruption_gallery(
         title: Optional heading.
     """
     names = list(corruptions) if corruptions else list_corruptions(suite)
-    font, small = _font(max(12, tile // 9)), _font(max(10, tile // 11))
-    label_width, header, gap = int(tile * 1.25), tile // 4 + (tile // 5 if title else 0), 4
-    width = label_width + 6 * (tile + gap)
-    height = header + len(names) * (tile + gap)
-    canvas = Image.new("RGB", (width, height), _BACKGROUND)
-    draw = ImageDraw.Draw(canvas)
-    if title:
-        draw.text((gap, gap), title, fill=_INK, font=font)
-    for column, label in enumerate(["clean", *(f"severity {s}" for s in range(1, 6))]):
-        draw.text((label_width + column * (tile + gap) + gap, header - tile // 5), label, fill=_INK, font=small)
-    for row, name in enumerate(names):
-        top = header + row * (tile + gap)
-        draw.text((gap, top + tile // 2 - tile // 10), name, fill=_INK, font=small)
-        cells = [image] + [corrupt(image, name, s, suite=suite, seed=seed, key=key) for s in range(1, 6)]
-        for column, cell in enumerate(cells):
-            canvas.paste(_tile(cell, tile), (label_width + column * (tile + gap), top))
-    return canvas
+    rows = [
+        (name, [image] + [corrupt(image, name, s, suite=suite, seed=seed, key=key) for s in range(1, 6)])
+        for name in names
+    ]
+    return image_grid(rows, SEVERITY_COLUMNS, tile=tile, title=title)
 
 
 # --- Benchmark description plots (matplotlib, optional: ``pip install hf-robustmed[viz]``) -------------------------

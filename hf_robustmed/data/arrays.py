@@ -65,7 +65,7 @@ class NpzArray:
             self._archive = zipfile.ZipFile(self.path)
             self._member = self._archive.open(f"{self.key}.npy")
             self._member.seek(self._offset)
-        elif row > self._row:
+        if row > self._row:
             self._member.seek((row - self._row) * self._row_bytes, 1)
         self._row = row
 

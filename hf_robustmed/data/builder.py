@@ -242,6 +242,8 @@ def build_benchmark(
     settings = {"seed": seed, "grey": grey, "shard_rows": shard_rows, "generator": f"hf-robustmed {__version__}"}
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_manifest(out_dir, settings)
+    for stale in out_dir.glob("*/.*.tmp*"):  # left by a killed build; the shard itself is redone
+        stale.unlink()
     report = BuildReport(out_dir)
     for job in jobs:
         for plan in plans[id(job)]:
