@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 from .. import __version__
 from ..corruptions import corrupt, get_suite
 from ..files import atomic_path
+from .png import encode_png
 from .source import SourceSplit
 
 MANIFEST = "benchmark.json"
@@ -121,15 +122,6 @@ def _features(source: SourceSplit):
     )
 
 
-def _png(image: np.ndarray) -> bytes:
-    if image.ndim == 3 and image.shape[2] == 3:
-        image = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    ok, buffer = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 6])
-    if not ok:
-        raise ValueError(f"PNG encoding failed for an image of shape {image.shape}")
-    return buffer.tobytes()
-
-
 def shard_path(out_dir: Path, config: str, split: str, shard: int, shards: int) -> Path:
     return out_dir / config / f"{split}-{shard:05d}-of-{shards:05d}.parquet"
 
@@ -175,7 +167,7 @@ def _write_shard(task: _ShardTask) -> int:
             images = [np.repeat(im[..., None], 3, 2) if im.ndim == 2 else im for im in images]
         table = pa.Table.from_pydict(
             {
-                "image": [{"bytes": _png(im), "path": None} for im in images],
+                "image": [{"bytes": encode_png(im), "path": None} for im in images],
                 "label": task.labels,
                 "index": task.indices.astype(np.int32),
                 "corruption": [plan.corruption] * len(images),
@@ -251,28 +243,28 @@ def build_benchmark(
     _write_manifest(out_dir, name, settings, jobs, plans, report, complete=False)
 
     tasks = _tasks(jobs, plans, out_dir, seed, grey, shard_rows, report)
-    total = sum(-(-len(job.source) // shard_rows) for job in jobs)
-    bar = tqdm(total=total, desc=f"building {name}", unit="shard", disable=not progress)
+    total = sum(len(job.source) * len(plans[id(job)]) for job in jobs)
+    bar = tqdm(total=total, desc=f"building {name}", unit="img", disable=not progress)
+    bar.update(report.shards_skipped and _skipped_images(jobs, plans, out_dir, shard_rows))
     if num_workers <= 0:
         for task in tasks:
-            report.images_written += _write_shard(task) if task is not None else 0
-            bar.update(1)
+            written = _write_shard(task)
+            report.images_written += written
+            bar.update(written)
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(num_workers, mp_context=context, initializer=_init_worker) as pool:
             pending: list[Future] = []
             for task in tasks:
-                if task is None:  # every shard of this chunk exists already
-                    bar.update(1)
-                    continue
                 pending.append(pool.submit(_write_shard, task))
                 while len(pending) >= 2 * num_workers:
-                    report.images_written += pending.pop(0).result()
-                    bar.update(1)
+                    written = pending.pop(0).result()
+                    report.images_written += written
+                    bar.update(written)
             for future in pending:
-                report.images_written += future.result()
-                bar.update(1)
-    bar.update(total - bar.n)
+                written = future.result()
+                report.images_written += written
+                bar.update(written)
     bar.close()
     _write_manifest(out_dir, name, settings, jobs, plans, report, complete=True)
     if card:
@@ -280,6 +272,18 @@ def build_benchmark(
 
         write_card(out_dir)
     return report
+
+
+def _skipped_images(jobs, plans, out_dir: Path, shard_rows: int) -> int:
+    """Images in shards that already exist (a resumed build), for the progress bar."""
+    skipped = 0
+    for job in jobs:
+        n = len(job.source)
+        shards = max(1, -(-n // shard_rows))
+        for shard in range(shards):
+            rows = min(n, (shard + 1) * shard_rows) - shard * shard_rows
+            skipped += rows * sum(shard_path(out_dir, p.name, job.source.split, shard, shards).exists() for p in plans[id(job)])
+    return skipped
 
 
 def _tasks(jobs, plans, out_dir, seed, grey, shard_rows, report):
@@ -295,16 +299,20 @@ def _tasks(jobs, plans, out_dir, seed, grey, shard_rows, report):
             report.shards_skipped += len(plans[id(job)]) - len(missing)
             report.shards_written += len(missing)
             if not missing:
-                yield None
                 continue
-            configs = [
-                (p, np.asarray(source.precomputed[(p.corruption, p.severity)][start:stop]) if source.precomputed and p.corruption != "clean" else None)
-                for p in missing
-            ]
-            yield _ShardTask(
-                out_dir, source.split, shard, shards, features, np.asarray(source.images[start:stop]),
-                source.label_rows(start, stop), np.asarray(source.indices[start:stop]), configs, seed, grey,
-            )
+            images = np.asarray(source.images[start:stop])
+            labels, indices = source.label_rows(start, stop), np.asarray(source.indices[start:stop])
+            # One task per corruption (its severities together), so that workers share even a single chunk.
+            groups: dict[str, list[ConfigPlan]] = {}
+            for plan in missing:
+                groups.setdefault(plan.corruption, []).append(plan)
+            for group in groups.values():
+                configs = [
+                    (p, np.asarray(source.precomputed[(p.corruption, p.severity)][start:stop])
+                     if source.precomputed and p.corruption != "clean" else None)
+                    for p in group
+                ]
+                yield _ShardTask(out_dir, source.split, shard, shards, features, images, labels, indices, configs, seed, grey)
 
 
 def _write_manifest(out_dir, name, settings, jobs, plans, report, *, complete: bool) -> None:
