@@ -132,7 +132,7 @@ class _ShardTask:
     split: str
     shard: int
     shards: int
-    features_json: dict
+    schema: object  # pyarrow.Schema with the datasets features in its metadata (workers need not import datasets)
     images: np.ndarray
     labels: list
     indices: np.ndarray
@@ -143,11 +143,9 @@ class _ShardTask:
 
 def _write_shard(task: _ShardTask) -> int:
     """Writes shard ``task.shard`` of each config; returns the number of images written."""
-    import datasets
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    features = datasets.Features.from_dict(task.features_json)
     written = 0
     for plan, precomputed in task.configs:
         path = shard_path(task.out_dir, plan.name, task.split, task.shard, task.shards)
@@ -173,7 +171,7 @@ def _write_shard(task: _ShardTask) -> int:
                 "corruption": [plan.corruption] * len(images),
                 "severity": np.full(len(images), plan.severity, np.int8),
             },
-            schema=features.arrow_schema,
+            schema=task.schema,
         )
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
@@ -242,7 +240,7 @@ def build_benchmark(
             report.configs.setdefault(plan.name, {})[job.source.split] = len(job.source)
     _write_manifest(out_dir, name, settings, jobs, plans, report, complete=False)
 
-    tasks = _tasks(jobs, plans, out_dir, seed, grey, shard_rows, report)
+    tasks = _tasks(jobs, plans, out_dir, seed, grey, shard_rows, report, num_workers)
     total = sum(len(job.source) * len(plans[id(job)]) for job in jobs)
     bar = tqdm(total=total, desc=f"building {name}", unit="img", disable=not progress)
     bar.update(report.shards_skipped and _skipped_images(jobs, plans, out_dir, shard_rows))
@@ -286,13 +284,13 @@ def _skipped_images(jobs, plans, out_dir: Path, shard_rows: int) -> int:
     return skipped
 
 
-def _tasks(jobs, plans, out_dir, seed, grey, shard_rows, report):
+def _tasks(jobs, plans, out_dir, seed, grey, shard_rows, report, workers):
     """Shard tasks still to do, reading each source chunk only if one of its shards is missing."""
     for job in jobs:
         source = job.source
         n = len(source)
         shards = max(1, -(-n // shard_rows))
-        features = _features(source).to_dict()
+        features = _features(source).arrow_schema
         for shard in range(shards):
             start, stop = shard * shard_rows, min(n, (shard + 1) * shard_rows)
             missing = [p for p in plans[id(job)] if not shard_path(out_dir, p.name, source.split, shard, shards).exists()]
@@ -302,11 +300,14 @@ def _tasks(jobs, plans, out_dir, seed, grey, shard_rows, report):
                 continue
             images = np.asarray(source.images[start:stop])
             labels, indices = source.label_rows(start, stop), np.asarray(source.indices[start:stop])
-            # One task per corruption (its severities together), so that workers share even a single chunk.
-            groups: dict[str, list[ConfigPlan]] = {}
+            # A chunk's configs go out in as few tasks as keep the workers busy (each task carries the chunk's
+            # images to its worker): one task per chunk when there are enough chunks, else split by corruption.
+            by_corruption: dict[str, list[ConfigPlan]] = {}
             for plan in missing:
-                groups.setdefault(plan.corruption, []).append(plan)
-            for group in groups.values():
+                by_corruption.setdefault(plan.corruption, []).append(plan)
+            parts = min(len(by_corruption), max(1, -(-2 * workers // shards)))
+            groups = [sum(list(by_corruption.values())[i::parts], []) for i in range(parts)]
+            for group in groups:
                 configs = [
                     (p, np.asarray(source.precomputed[(p.corruption, p.severity)][start:stop])
                      if source.precomputed and p.corruption != "clean" else None)
