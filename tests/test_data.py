@@ -268,3 +268,24 @@ def test_push_uploads_complete_builds_only(medmnist_root, tmp_path, monkeypatch)
     manifest = tmp_path / "out" / "benchmark.json"
     manifest.write_text(manifest.read_text().replace('"complete": true', '"complete": false'))
     assert main(["push", str(tmp_path / "out"), "me/MedMNIST-C"]) == 2
+
+
+def test_download_checks_md5_and_keeps_no_bad_file(tmp_path, monkeypatch):
+    import hashlib
+    import io
+    import urllib.request
+
+    from hf_robustmed.data import download as downloads
+
+    payload = b"npz bytes"
+
+    class Response(io.BytesIO):
+        headers = {"Content-Length": str(len(payload))}
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url: Response(payload))
+    good = hashlib.md5(payload).hexdigest()
+    path = downloads.download("https://zenodo.org/x", tmp_path / "x.npz", good)
+    assert path.read_bytes() == payload
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        downloads.download("https://zenodo.org/y", tmp_path / "y.npz", "0" * 32)
+    assert not (tmp_path / "y.npz").exists() and not list(tmp_path.glob(".y.npz*"))

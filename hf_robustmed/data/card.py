@@ -54,9 +54,16 @@ def write_card(out_dir: str | Path, repo_id: str | None = None) -> Path:
         pretty_name=manifest["name"],
         configs=yaml_configs,
     )
-    suites = []
-    for suite in dict.fromkeys(d["suite"] for d in datasets_info.values() if d["suite"]):
-        rows = [{"name": r.name, "op": r.op, "params": [_format(p) for p in r.params]} for r in describe_corruptions(suite)]
+    suites, built = [], {}
+    for info in datasets_info.values():
+        if info["suite"]:
+            built.setdefault(info["suite"], set()).update(info["corruptions"])
+    for suite, names in built.items():
+        rows = [
+            {"name": r.name, "op": r.op, "params": [_format(p) for p in r.params]}
+            for r in describe_corruptions(suite)
+            if r.name in names
+        ]
         suites.append({"name": suite, "rows": rows})
     settings = manifest["settings"]
     card = DatasetCard.from_template(
