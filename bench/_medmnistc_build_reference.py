@@ -17,9 +17,9 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
 
+    import numpy as np
     from medmnistc.corruptions.registry import CORRUPTIONS_DS
     from medmnistc.dataset_manager import DatasetManager
-    import numpy as np
 
     with np.load(f"{args.root}/{args.flag}_224.npz") as data:
         n = len(data["test_images"])

@@ -21,9 +21,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from conftest import textured_image  # noqa: E402
-from hf_robustmed.corruptions import blur, corrupt  # noqa: E402
 from medmnistc.corruptions.filter import MotionBlur  # noqa: E402
 from medmnistc.corruptions.registry import CORRUPTIONS_DS, DATASET_RGB  # noqa: E402
+
+from hf_robustmed.corruptions import blur, corrupt  # noqa: E402
 
 RANDOM = {"gaussian_noise", "speckle_noise", "impulse_noise", "shot_noise", "stain_deposit", "bubble", "characters",
           "motion_blur"}

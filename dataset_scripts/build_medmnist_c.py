@@ -9,17 +9,7 @@ applies. The paper's five datasets are bloodmnist, breastmnist, octmnist, pneumo
 
 import sys
 
-from hf_robustmed.cli import main
+from hf_robustmed.cli import build_script
 
 if __name__ == "__main__":
-    argv = sys.argv[1:]
-    repo = None
-    if "--push-to-hub" in argv:
-        at = argv.index("--push-to-hub")
-        repo = argv[at + 1]
-        del argv[at : at + 2]
-    code = main(["build", "medmnist-c", *argv])
-    if code == 0 and repo:
-        out = argv[argv.index("-o") + 1] if "-o" in argv else argv[argv.index("--out") + 1]
-        code = main(["push", out, repo])
-    sys.exit(code)
+    sys.exit(build_script("medmnist-c", sys.argv[1:]))

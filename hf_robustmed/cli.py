@@ -247,6 +247,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def build_script(benchmark: str, argv: Sequence[str]) -> int:
+    """``hf-robustmed build BENCHMARK …`` then, with ``--push-to-hub ORG/NAME``, ``hf-robustmed push``.
+
+    The entry point of ``dataset_scripts/build_*.py``.
+    """
+    argv = list(argv)
+    repo = None
+    if "--push-to-hub" in argv:
+        at = argv.index("--push-to-hub")
+        if at + 1 >= len(argv):
+            print("--push-to-hub needs ORG/NAME", file=sys.stderr)
+            return 2
+        repo = argv.pop(at + 1)
+        argv.pop(at)
+    code = main(["build", benchmark, *argv])
+    if code == 0 and repo:
+        args = build_parser().parse_args(["build", benchmark, *argv])
+        code = main(["push", args.out, repo])
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``hf-robustmed``; returns the exit code (2 for bad input, with a one-line message)."""
     args = build_parser().parse_args(argv)

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-
 from conftest import textured_image
+from PIL import Image
 
 
 def images(n: int, size: int, rgb: bool, seed: int) -> np.ndarray:

@@ -5,9 +5,9 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import textured_image
 from PIL import Image
 
-from conftest import textured_image
 from hf_robustmed.cli import main
 from hf_robustmed.corruptions import corrupt, list_corruptions
 

@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
+from conftest import textured_image
 from PIL import Image
 
-from conftest import textured_image
 from hf_robustmed.corruptions import (
     SUITES,
     corrupt,

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from data_fixtures import (
     write_image_folder,
     write_medimeta,
@@ -17,8 +16,9 @@ from data_fixtures import (
     write_medmnist,
     write_medmnist_c_release,
 )
+
 from hf_robustmed.cli import main
-from hf_robustmed.corruptions import corrupt, list_corruptions
+from hf_robustmed.corruptions import corrupt
 from hf_robustmed.data import (
     NpzArray,
     build_benchmark,
@@ -289,3 +289,24 @@ def test_download_checks_md5_and_keeps_no_bad_file(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="checksum mismatch"):
         downloads.download("https://zenodo.org/y", tmp_path / "y.npz", "0" * 32)
     assert not (tmp_path / "y.npz").exists() and not list(tmp_path.glob(".y.npz*"))
+
+
+def test_dataset_script_builds_and_pushes(medmnist_root, tmp_path):
+    from unittest import mock
+
+    from huggingface_hub import HfApi
+
+    from hf_robustmed.cli import build_script
+
+    script = Path(__file__).resolve().parent.parent / "dataset_scripts" / "build_medmnist_c.py"
+    done = subprocess.run([sys.executable, str(script), "--source-root", str(medmnist_root), "--datasets", "breastmnist",
+                           "--size", "28", "-o", str(tmp_path / "script_out")], capture_output=True, text=True)
+    assert done.returncode == 2 and "breastmnist.npz not found" in done.stderr  # the script runs the real CLI
+
+    with mock.patch.object(HfApi, "create_repo", autospec=True), \
+         mock.patch.object(HfApi, "upload_folder", autospec=True) as upload:
+        code = build_script("medmnist-c", ["--source-root", str(medmnist_root), "--datasets", "pneumoniamnist",
+                                           "--corruptions", "pixelate", "--size", "28", "-o", str(tmp_path / "out"),
+                                           "--push-to-hub", "me/MedMNIST-C"])
+    assert code == 0 and upload.call_args.kwargs["repo_id"] == "me/MedMNIST-C"
+    assert (tmp_path / "out" / "pneumoniamnist-pixelate-3").is_dir()

@@ -2,9 +2,9 @@ import io
 
 import numpy as np
 import pytest
+from conftest import textured_image
 from PIL import Image
 
-from conftest import textured_image
 from hf_robustmed.data.png import encode_png
 
 

@@ -6,11 +6,10 @@ in their own environment: ``make parity`` (which builds ``.venv-ref``). Elsewher
 
 import numpy as np
 import pytest
+from conftest import textured_image
 from PIL import Image
 
-from conftest import textured_image
-from hf_robustmed.corruptions import SUITES, corrupt
-from hf_robustmed.corruptions import blur
+from hf_robustmed.corruptions import SUITES, blur, corrupt
 
 try:
     from medmnistc.corruptions.registry import CORRUPTIONS_DS, DATASET_RGB

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ._common import quantize, to_float
+from ._common import quantize
 from .registry import register_op
 
 

@@ -2,10 +2,10 @@
 
 from .arrays import NpzArray
 from .builder import BuildReport, build_benchmark, plan_configs
+from .imagefolder import load_image_dataset
 from .medimeta import MEDIMETA_DATASETS, load_medimeta, load_medimeta_c_npz
 from .medmnist import MEDMNIST_INFO, load_medmnist, load_medmnist_c_npz
 from .source import SourceSplit
-from .imagefolder import load_image_dataset
 
 __all__ = [
     "MEDIMETA_DATASETS",

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_path
 from .arrays import NpzArray
 from .download import download
 from .source import SourceSplit
