@@ -240,7 +240,7 @@ def build_benchmark(
             report.configs.setdefault(plan.name, {})[job.source.split] = len(job.source)
     _write_manifest(out_dir, name, settings, jobs, plans, report, complete=False)
 
-    tasks = _tasks(jobs, plans, out_dir, seed, grey, shard_rows, report, num_workers)
+    tasks = _tasks(jobs, plans, out_dir, seed, grey, shard_rows, report)
     total = sum(len(job.source) * len(plans[id(job)]) for job in jobs)
     bar = tqdm(total=total, desc=f"building {name}", unit="img", disable=not progress)
     bar.update(report.shards_skipped and _skipped_images(jobs, plans, out_dir, shard_rows))
@@ -284,7 +284,7 @@ def _skipped_images(jobs, plans, out_dir: Path, shard_rows: int) -> int:
     return skipped
 
 
-def _tasks(jobs, plans, out_dir, seed, grey, shard_rows, report, workers):
+def _tasks(jobs, plans, out_dir, seed, grey, shard_rows, report):
     """Shard tasks still to do, reading each source chunk only if one of its shards is missing."""
     for job in jobs:
         source = job.source
@@ -300,14 +300,12 @@ def _tasks(jobs, plans, out_dir, seed, grey, shard_rows, report, workers):
                 continue
             images = np.asarray(source.images[start:stop])
             labels, indices = source.label_rows(start, stop), np.asarray(source.indices[start:stop])
-            # A chunk's configs go out in as few tasks as keep the workers busy (each task carries the chunk's
-            # images to its worker): one task per chunk when there are enough chunks, else split by corruption.
-            by_corruption: dict[str, list[ConfigPlan]] = {}
+            # One task per corruption (its severities together): small enough to balance two workers even on a
+            # single chunk; each carries the chunk's clean images (shard_rows × 150 kB at 224 px, RGB).
+            groups: dict[str, list[ConfigPlan]] = {}
             for plan in missing:
-                by_corruption.setdefault(plan.corruption, []).append(plan)
-            parts = min(len(by_corruption), max(1, -(-2 * workers // shards)))
-            groups = [sum(list(by_corruption.values())[i::parts], []) for i in range(parts)]
-            for group in groups:
+                groups.setdefault(plan.corruption, []).append(plan)
+            for group in groups.values():
                 configs = [
                     (p, np.asarray(source.precomputed[(p.corruption, p.severity)][start:stop])
                      if source.precomputed and p.corruption != "clean" else None)
