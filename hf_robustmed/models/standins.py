@@ -1,0 +1,78 @@
+"""Tiny randomly initialised stand-ins saved in each family's real layout, for offline tests and demos.
+
+They go through the unchanged loading code: a folder for ``local-dir:`` / ``transformers:PATH``, or the same
+folder placed in a Hugging Face cache so that ``hf-hub:ORG/REPO`` resolves offline (``HF_HUB_OFFLINE=1``).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
+OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def save_tiny_open_clip(folder: str | Path, *, seed: int = 0, image_size: int = 32) -> Path:
+    """A tiny open_clip CLIP (1-layer ViT and text transformer, CLIP BPE tokenizer) in open_clip's Hub layout."""
+    import open_clip
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    model_cfg = {
+        "embed_dim": 16,
+        "quick_gelu": True,
+        "vision_cfg": {"image_size": image_size, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+    }
+    config = {"model_cfg": model_cfg, "preprocess_cfg": {"mean": list(OPENAI_MEAN), "std": list(OPENAI_STD)}}
+    (folder / "open_clip_config.json").write_text(json.dumps(config, indent=1))
+    torch.manual_seed(seed)
+    model = open_clip.model.CLIP(**model_cfg)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "open_clip_model.safetensors")
+    return folder
+
+
+def save_tiny_transformers_clip(folder: str | Path, *, seed: int = 0, image_size: int = 32) -> Path:
+    """A tiny transformers ``CLIPModel`` with a working ``CLIPProcessor`` (byte-level BPE over a small vocab)."""
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for token in letters + [f"{c}</w>" for c in letters] + ["<unk>"]:
+        vocab.setdefault(token, len(vocab))
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), unk_token="<unk>")
+    images = CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
+                                image_mean=list(OPENAI_MEAN), image_std=list(OPENAI_STD))
+    CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
+    config = CLIPConfig(
+        text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+                     "num_attention_heads": 2, "max_position_embeddings": 77, "bos_token_id": 0, "eos_token_id": 1},
+        vision_config={"image_size": image_size, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
+                       "num_hidden_layers": 1, "num_attention_heads": 2},
+        projection_dim=16,
+    )
+    torch.manual_seed(seed)
+    CLIPModel(config).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def seed_hub_cache(repo_id: str, folder: str | Path, cache_dir: str | Path, revision: str = "0" * 40) -> Path:
+    """Places ``folder``'s files in a Hugging Face cache as repo ``repo_id`` (so ``hf-hub:`` loads offline)."""
+    root = Path(cache_dir) / f"models--{repo_id.replace('/', '--')}"
+    snapshot = root / "snapshots" / revision
+    snapshot.mkdir(parents=True, exist_ok=True)
+    for file in Path(folder).iterdir():
+        if file.is_file():
+            shutil.copyfile(file, snapshot / file.name)
+    (root / "refs").mkdir(exist_ok=True)
+    (root / "refs" / "main").write_text(revision)
+    return snapshot

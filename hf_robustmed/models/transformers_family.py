@@ -1,0 +1,37 @@
+"""transformers CLIP models: ``transformers:ID_OR_PATH`` (e.g. PubMedCLIP)."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import ZeroShotModel
+from .registry import register_loader
+
+
+def _features(output) -> torch.Tensor:
+    # transformers 5 returns a ModelOutput with pooler_output from get_*_features; older versions a tensor.
+    return output if isinstance(output, torch.Tensor) else output.pooler_output
+
+
+@register_loader("transformers")
+def load_transformers_clip(identifier: str, name: str, device: str) -> ZeroShotModel:
+    """A ``CLIPModel`` and its ``CLIPProcessor`` (weights from safetensors only)."""
+    try:
+        from transformers import CLIPModel, CLIPProcessor
+    except ImportError:
+        raise ImportError("transformers models need transformers: pip install 'hf-robustmed[models]'") from None
+    model = CLIPModel.from_pretrained(identifier, use_safetensors=True).to(device).eval()
+    processor = CLIPProcessor.from_pretrained(identifier)
+
+    def encode_text(texts: list[str]) -> torch.Tensor:
+        inputs = processor(text=texts, padding=True, truncation=True, return_tensors="pt").to(device)
+        return _features(model.get_text_features(**inputs))
+
+    return ZeroShotModel(
+        name=name,
+        module=model,
+        preprocess=lambda image: processor(images=image, return_tensors="pt")["pixel_values"][0],
+        image_encoder=lambda pixels: _features(model.get_image_features(pixel_values=pixels.to(device))),
+        text_encoder=encode_text,
+        logit_scale=float(model.logit_scale.detach().exp()),
+    )
