@@ -230,6 +230,47 @@ def _describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_report(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("results", help="long-format results, .parquet or .csv (model, dataset, corruption, severity, "
+                        "metric, value, n)")
+    parser.add_argument("-o", "--output", required=True, help="folder for report.md, leaderboard.csv and the figures")
+    parser.add_argument("--reference", default="clip-vit-b16",
+                        help="model the errors are normalised by: it scores 100 (default clip-vit-b16)")
+
+
+@command("report", "Markdown report, leaderboard and figures of evaluation results (mCE, accuracy per severity)",
+         _configure_report)
+def _report(args: argparse.Namespace) -> int:
+    from .report import REPORT_FILES, write_report
+
+    report = write_report(args.results, args.output, reference=args.reference)
+    for name in REPORT_FILES:
+        print(f"wrote {report.parent / name}")
+    return 0
+
+
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models", required=True, help="comma-separated registry names or specs (hf-hub:…, local-dir:…)")
+    parser.add_argument("--benchmark", required=True, help="benchmark folder or Hub dataset repo id")
+    parser.add_argument("-o", "--out", required=True, help="results folder (a rerun resumes)")
+    parser.add_argument("--datasets", help="comma-separated subset")
+    parser.add_argument("--corruptions", help="comma-separated subset")
+    parser.add_argument("--severities", help="comma-separated subset of 1..5")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+
+
+@command("evaluate", "zero-shot evaluation of models on a benchmark (also: accelerate launch -m hf_robustmed.evaluation)",
+         add_evaluate_arguments)
+def _evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import run_from_args
+
+    results = run_from_args(args)
+    print(f"wrote {args.out}/results.parquet ({len(results)} rows)")
+    return 0
+
+
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731

@@ -49,7 +49,8 @@ def save_tiny_transformers_clip(folder: str | Path, *, seed: int = 0, image_size
         vocab.setdefault(token, len(vocab))
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), unk_token="<unk>")
+    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), unk_token="<unk>",
+                              model_max_length=77)
     images = CLIPImageProcessor(size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
                                 image_mean=list(OPENAI_MEAN), image_std=list(OPENAI_STD))
     CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)

@@ -1,0 +1,272 @@
+"""Zero-shot robustness evaluation of models on a built benchmark, through ``accelerate``.
+
+    hf-robustmed evaluate --models clip-vit-b16,biomedclip --benchmark DIR_OR_REPO -o results/
+    accelerate launch -m hf_robustmed.evaluation --models … --benchmark … -o results/
+
+Per (model, config, split) cell it stores the per-sample predictions and probabilities
+(``cells/{model}/{config}/{split}.parquet``, written atomically): an interrupted run resumes and a finished cell
+is never recomputed. Class text features are computed once per (model, dataset, templates). Results come in long
+format (``results.parquet`` / ``.csv``: model, dataset, corruption, severity, metric, value, n) with a JSON summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .files import atomic_path
+from .metrics import RESULT_COLUMNS, cell_metrics
+from .models.prompts import DEFAULT_TEMPLATES
+
+CELL_METRICS = ("accuracy", "balanced_accuracy", "roc_auc")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One evaluation unit: a config's split of one dataset."""
+
+    dataset: str
+    config: str
+    corruption: str
+    severity: int
+    split: str
+
+
+def resolve_benchmark(benchmark: str, configs: Sequence[str] | None = None) -> Path:
+    """A local benchmark folder, or a Hub dataset repo downloaded (only the configs needed) into the cache."""
+    path = Path(benchmark)
+    if path.is_dir():
+        return path
+    from huggingface_hub import snapshot_download
+
+    patterns = ["README.md", "benchmark.json"] + [f"{c}/*" for c in configs or ["*"]]
+    return Path(snapshot_download(benchmark, repo_type="dataset", allow_patterns=patterns))
+
+
+def plan_cells(folder: Path, datasets=None, corruptions=None, severities=None, split: str = "test") -> list[Cell]:
+    """The cells to evaluate, from the benchmark's manifest, validated against what it holds."""
+    manifest = json.loads((folder / "benchmark.json").read_text())
+    known = manifest["datasets"]
+    for name in datasets or ():
+        if name not in known:
+            raise ValueError(f"dataset {name!r} is not in {folder}; it has: {', '.join(known)}")
+    for severity in severities or ():
+        if severity not in (1, 2, 3, 4, 5):
+            raise ValueError(f"severity must be in 1..5, got {severity}")
+    available = {_parse_config(config)[1] for config in manifest["configs"]}
+    for name in corruptions or ():
+        if name not in available:
+            raise ValueError(f"corruption {name!r} is not in {folder}; it has: {', '.join(sorted(available - {'clean'}))}")
+    multilabel = sorted(d for d, info in known.items() if info["multilabel"] and (not datasets or d in datasets))
+    if multilabel:
+        warnings.warn(f"skipping multi-label dataset(s) {', '.join(multilabel)}: zero-shot single-label "
+                      "classification does not apply", stacklevel=2)
+    cells = []
+    for config, splits in manifest["configs"].items():
+        dataset, corruption, severity = _parse_config(config)
+        if (datasets and dataset not in datasets) or split not in splits or dataset in multilabel:
+            continue
+        if corruption != "clean" and ((corruptions and corruption not in corruptions) or (severities and severity not in severities)):
+            continue
+        cells.append(Cell(dataset, config, corruption, severity, split))
+    if not cells:
+        raise ValueError(f"no {split} configs in {folder} match the requested datasets/corruptions/severities")
+    return cells
+
+
+def _parse_config(config: str) -> tuple[str, str, int]:
+    if config.endswith("-clean"):
+        return config[: -len("-clean")], "clean", 0
+    match = re.fullmatch(r"(.+)-([a-z0-9_]+)-([1-5])", config)
+    if not match:
+        raise ValueError(f"unexpected config name {config!r}")
+    return match.group(1), match.group(2), int(match.group(3))
+
+
+def iter_images(folder: Path, cell: Cell, batch_size: int) -> Iterator[tuple[list[np.ndarray], np.ndarray, np.ndarray]]:
+    """Batches of (decoded images, labels, source indices) of a cell, in stored order."""
+    import pyarrow.parquet as pq
+
+    files = sorted((folder / cell.config).glob(f"{cell.split}-*.parquet"))
+    for file in files:
+        for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_size, columns=["image", "label", "index"]):
+            images = []
+            for cell_bytes in batch.column("image").to_pylist():
+                decoded = cv2.imdecode(np.frombuffer(cell_bytes["bytes"], np.uint8), cv2.IMREAD_UNCHANGED)
+                images.append(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB) if decoded.ndim == 3 else decoded)
+            yield images, np.asarray(batch.column("label").to_pylist()), np.asarray(batch.column("index").to_pylist())
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+class Evaluator:
+    """Evaluates zero-shot models on a benchmark folder with ``accelerate`` (CPU, one or several GPUs).
+
+    Args:
+        folder: Benchmark folder (built by ``hf-robustmed build`` or downloaded).
+        out_dir: Where cells, results and the summary go.
+        batch_size: Images per forward pass and process.
+        templates: Prompt templates (``{c}`` class, ``{d}`` dataset).
+        mixed_precision: ``no``, ``fp16`` or ``bf16``.
+    """
+
+    def __init__(self, folder: Path, out_dir: Path, *, batch_size: int = 64,
+                 templates: Sequence[str] = DEFAULT_TEMPLATES, mixed_precision: str = "no"):
+        from accelerate import Accelerator
+
+        self.folder, self.out_dir, self.batch_size, self.templates = folder, out_dir, batch_size, tuple(templates)
+        self.accelerator = Accelerator(mixed_precision=mixed_precision)
+        self.manifest = json.loads((folder / "benchmark.json").read_text())
+
+    def cell_path(self, model: str, cell: Cell) -> Path:
+        return self.out_dir / "cells" / _safe(model) / cell.config / f"{cell.split}.parquet"
+
+    def run(self, models: Sequence[str], cells: Sequence[Cell]):
+        """Evaluates every (model, cell) not yet stored, then writes results; returns the long-format frame."""
+        from tqdm.auto import tqdm
+
+        from .models import create_model
+
+        for name in models:
+            todo = [cell for cell in cells if not self.cell_path(name, cell).exists()]
+            if not todo:
+                continue
+            model = create_model(name, device=str(self.accelerator.device))
+            classifiers = {}
+            for cell in tqdm(todo, desc=name, disable=not self.accelerator.is_main_process):
+                if cell.dataset not in classifiers:  # once per (model, dataset, templates)
+                    class_names = self.manifest["datasets"][cell.dataset]["class_names"]
+                    classifiers[cell.dataset] = model.classifier(class_names, cell.dataset, self.templates)
+                self._evaluate_cell(model, classifiers[cell.dataset], name, cell)
+        return self.write_results(models, cells)
+
+    def _evaluate_cell(self, model, classifier, name: str, cell: Cell) -> None:
+        import torch
+
+        rank, world = self.accelerator.process_index, self.accelerator.num_processes
+        labels, indices, probs = [], [], []
+        for step, (images, batch_labels, batch_indices) in enumerate(iter_images(self.folder, cell, self.batch_size)):
+            mine = slice(rank, None, world)  # an interleaved share of each batch per process
+            pixels = model.preprocess_arrays(images[mine]).to(self.accelerator.device) if images[mine] else None
+            if pixels is not None:
+                with self.accelerator.autocast():
+                    logits = model.logits(model.encode_images(pixels), classifier)
+                local = torch.softmax(logits.float(), dim=-1).cpu()
+            else:
+                local = torch.empty((0, classifier.shape[0]))
+            gathered = self.accelerator.gather(_pad(local, len(images), world)).cpu()
+            probs.append(_unpad(gathered, len(images), world))
+            labels.append(batch_labels)
+            indices.append(batch_indices)
+        if self.accelerator.is_main_process:
+            self._write_cell(name, cell, np.concatenate(labels), np.concatenate(indices), np.concatenate(probs))
+        self.accelerator.wait_for_everyone()
+
+    def _write_cell(self, name: str, cell: Cell, labels, indices, probs) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.table({
+            "index": indices.astype(np.int32),
+            "label": labels.astype(np.int64),
+            "pred": probs.argmax(axis=1).astype(np.int32),
+            "probs": list(probs.astype(np.float32)),
+        })
+        path = self.cell_path(name, cell)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp)
+
+    def write_results(self, models: Sequence[str], cells: Sequence[Cell]):
+        """Long-format results from the stored cells (main process), as Parquet, CSV and a JSON summary."""
+        import pandas as pd
+        import pyarrow.parquet as pq
+
+        rows = []
+        for name in models:
+            for cell in cells:
+                table = pq.read_table(self.cell_path(name, cell)).to_pandas()
+                scores = cell_metrics(np.asarray(table["label"].tolist()), np.stack(table["probs"].to_numpy()))
+                for metric in CELL_METRICS:
+                    rows.append((name, cell.dataset, cell.corruption, cell.severity, metric, scores[metric], scores["n"]))
+        results = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+        if self.accelerator.is_main_process:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self.out_dir / "results.parquet") as tmp:
+                results.to_parquet(tmp, index=False)
+            with atomic_path(self.out_dir / "results.csv") as tmp:
+                results.to_csv(tmp, index=False)
+            accuracy = results[results.metric == "accuracy"]
+            summary = {
+                "benchmark": self.manifest["name"],
+                "templates": list(self.templates),
+                "models": {m: {"clean_accuracy": float(g[g.corruption == "clean"].value.mean()),
+                               "corrupted_accuracy": float(g[g.corruption != "clean"].value.mean())}
+                           for m, g in accuracy.groupby("model", sort=False)},
+            }
+            with atomic_path(self.out_dir / "summary.json") as tmp:
+                tmp.write_text(json.dumps(summary, indent=1))
+        return results
+
+
+def _pad(local, batch: int, world: int):
+    """Pads each process's share to the same length so that ``gather`` works (dropped again by ``_unpad``)."""
+    import torch
+
+    size = -(-batch // world)
+    if len(local) == size:
+        return local
+    return torch.cat([local, torch.full((size - len(local), local.shape[1]), float("nan"))])
+
+
+def _unpad(gathered, batch: int, world: int) -> np.ndarray:
+    """Back to the batch's order: process r held rows r, r + world, …"""
+    size = -(-batch // world)
+    shares = gathered.reshape(world, size, -1).numpy()
+    out = np.empty((batch, shares.shape[2]), np.float32)
+    for rank in range(world):
+        out[rank::world] = shares[rank, : len(range(rank, batch, world))]
+    return out
+
+
+def evaluate(models: Sequence[str], benchmark: str, out_dir: str | Path, *, datasets=None, corruptions=None,
+             severities=None, split: str = "test", batch_size: int = 64, templates: Sequence[str] = DEFAULT_TEMPLATES,
+             mixed_precision: str = "no"):
+    """Evaluates ``models`` on ``benchmark`` (folder or Hub repo); returns the long-format results."""
+    folder = resolve_benchmark(benchmark)
+    cells = plan_cells(folder, datasets, corruptions, severities, split)
+    evaluator = Evaluator(folder, Path(out_dir), batch_size=batch_size, templates=templates,
+                          mixed_precision=mixed_precision)
+    return evaluator.run(list(models), cells)
+
+
+def run_from_args(args: argparse.Namespace):
+    csv = lambda value: [v.strip() for v in value.split(",") if v.strip()] if value else None  # noqa: E731
+    severities = [int(s) for s in csv(args.severities)] if args.severities else None
+    return evaluate(csv(args.models), args.benchmark, args.out, datasets=csv(args.datasets),
+                    corruptions=csv(args.corruptions), severities=severities, split=args.split,
+                    batch_size=args.batch_size, mixed_precision=args.mixed_precision)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .cli import add_evaluate_arguments
+
+    parser = argparse.ArgumentParser(prog="python -m hf_robustmed.evaluation", description=__doc__)
+    add_evaluate_arguments(parser)
+    run_from_args(parser.parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Zero-shot evaluation of tiny stand-in models on a tiny built benchmark, offline."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("open_clip")
+pytest.importorskip("accelerate")
+
+from data_fixtures import write_medmnist  # noqa: E402
+
+from hf_robustmed.data import build_benchmark  # noqa: E402
+from hf_robustmed.data.benchmarks import medmnist_c_jobs  # noqa: E402
+from hf_robustmed.evaluation import evaluate, iter_images, plan_cells  # noqa: E402
+from hf_robustmed.metrics import accuracy  # noqa: E402
+from hf_robustmed.models import create_model  # noqa: E402
+from hf_robustmed.models.standins import save_tiny_open_clip, save_tiny_transformers_clip  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    (root / "src").mkdir()
+    write_medmnist(root / "src", "pneumoniamnist", rgb=False, classes=2, counts=(3, 3, 7), seed=8)
+    write_medmnist(root / "src", "bloodmnist", rgb=True, classes=8, counts=(3, 3, 5), seed=9)
+    jobs = medmnist_c_jobs(root / "src", datasets=["pneumoniamnist", "bloodmnist"], corruptions=["pixelate", "jpeg_compression"],
+                           severities=(1, 5), size=28)
+    build_benchmark(jobs, root / "bench", shard_rows=4, progress=False)
+    models = [f"local-dir:{save_tiny_open_clip(root / 'oc')}", f"transformers:{save_tiny_transformers_clip(root / 'tf')}"]
+    return root, models
+
+
+def test_results_match_a_direct_computation(setup):
+    root, models = setup
+    results = evaluate(models, str(root / "bench"), root / "out", batch_size=3)
+    assert set(results.columns) == {"model", "dataset", "corruption", "severity", "metric", "value", "n"}
+    cells = plan_cells(root / "bench")
+    assert len(results) == len(models) * len(cells) * 3  # accuracy, balanced accuracy, ROC-AUC per cell
+    for spec in models:
+        model = create_model(spec)
+        for cell in cells:
+            class_names = ["normal", "pneumonia"] if cell.dataset == "pneumoniamnist" else None
+            images, labels = [], []
+            for batch, batch_labels, _ in iter_images(root / "bench", cell, 100):
+                images += batch
+                labels += batch_labels.tolist()
+            names = class_names or [
+                "basophil", "eosinophil", "erythroblast",
+                "immature granulocytes(myelocytes, metamyelocytes and promyelocytes)", "lymphocyte", "monocyte",
+                "neutrophil", "platelet"]
+            logits = model.logits(model.encode_images(model.preprocess_arrays(images)), model.classifier(names, cell.dataset))
+            expected = accuracy(labels, logits.argmax(1).numpy())
+            row = results[(results.model == spec) & (results.dataset == cell.dataset) & (results.corruption == cell.corruption)
+                          & (results.severity == cell.severity) & (results.metric == "accuracy")]
+            assert row.value.item() == pytest.approx(expected) and row.n.item() == len(labels)
+    stored = pd.read_parquet(root / "out" / "results.parquet")
+    pd.testing.assert_frame_equal(stored, results)
+    assert (root / "out" / "summary.json").exists()
+
+
+def test_finished_cells_are_not_recomputed(setup, monkeypatch):
+    root, models = setup
+    evaluate(models[:1], str(root / "bench"), root / "resume", batch_size=4)
+    from hf_robustmed import evaluation
+
+    calls = []
+    monkeypatch.setattr(evaluation.Evaluator, "_evaluate_cell", lambda self, *a: calls.append(a))
+    again = evaluate(models[:1], str(root / "bench"), root / "resume", batch_size=4)
+    assert calls == [] and len(again) > 0
+
+
+def test_selection_and_errors(setup):
+    root, _ = setup
+    cells = plan_cells(root / "bench", datasets=["bloodmnist"], corruptions=["pixelate"], severities=[5])
+    assert [(c.corruption, c.severity) for c in cells] == [("clean", 0), ("pixelate", 5)]
+    with pytest.raises(ValueError, match="not in"):
+        plan_cells(root / "bench", datasets=["octmnist"])
+    with pytest.raises(ValueError, match="corruption 'zoom_blur' is not in"):
+        plan_cells(root / "bench", corruptions=["zoom_blur"])
+    with pytest.raises(ValueError, match="severity must be in 1..5"):
+        plan_cells(root / "bench", severities=[7])
+    with pytest.raises(ValueError, match="no validation configs"):
+        plan_cells(root / "bench", split="validation")
+
+
+def test_cli_and_two_processes_give_identical_results(setup, tmp_path):
+    import subprocess
+    import sys
+
+    from hf_robustmed.cli import main
+
+    root, models = setup
+    args = ["--models", models[0], "--benchmark", str(root / "bench"), "--batch-size", "3"]
+    assert main(["evaluate", *args, "-o", str(tmp_path / "one")]) == 0
+    done = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_robustmed.evaluation", *args, "-o", str(tmp_path / "two")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    one = pd.read_parquet(tmp_path / "one" / "results.parquet")
+    two = pd.read_parquet(tmp_path / "two" / "results.parquet")
+    pd.testing.assert_frame_equal(one, two)
+    for cell in (tmp_path / "one" / "cells").rglob("*.parquet"):
+        a, b = pd.read_parquet(cell), pd.read_parquet(tmp_path / "two" / cell.relative_to(tmp_path / "one"))
+        assert a["index"].tolist() == b["index"].tolist() and a["pred"].tolist() == b["pred"].tolist()
+        np.testing.assert_allclose(np.stack(a["probs"]), np.stack(b["probs"]), rtol=1e-5, atol=1e-6)

@@ -1,0 +1,133 @@
+"""The robustness report: Markdown tables, leaderboard and figures from long-format results, and its CLI."""
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from hf_robustmed.cli import main
+from hf_robustmed.metrics import RESULT_COLUMNS, UndefinedMetricWarning, mce_table
+from hf_robustmed.report import LEADERBOARD_COLUMNS, REPORT_FILES, dataset_figure, load_results, write_report
+
+pytest.importorskip("matplotlib")
+
+REFERENCE = "clip-vit-b16"
+CORRUPTIONS = {
+    "bloodmnist": ["pixelate", "defocus_blur", "bubble"],
+    "chestmnist": ["gaussian_noise", "pixelate"],
+    "dermamnist": ["motion_blur", "contrast_down", "pixelate"],
+}
+# model -> (clean accuracy, accuracy lost per severity step)
+MODELS = {REFERENCE: (0.80, 0.050), "medclip": (0.85, 0.030), "biomedclip": (0.70, 0.070)}
+
+
+def synthetic_results(datasets: tuple[str, ...] = tuple(CORRUPTIONS)) -> pd.DataFrame:
+    """Accuracy falling with severity (plus balanced-accuracy rows the report must ignore)."""
+    rows = []
+    for model, (clean, slope) in MODELS.items():
+        for d, dataset in enumerate(datasets):
+            rows.append((model, dataset, "clean", 0, "accuracy", clean - 0.02 * d, 500))
+            for c, corruption in enumerate(CORRUPTIONS[dataset]):
+                for severity in range(1, 6):
+                    value = clean - 0.02 * d - slope * severity * (1 + 0.3 * c)
+                    rows.append((model, dataset, corruption, severity, "accuracy", max(value, 0.0), 500))
+                    rows.append((model, dataset, corruption, severity, "balanced_accuracy", 0.5, 500))
+    return pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+
+
+@pytest.fixture(scope="module")
+def results() -> pd.DataFrame:
+    return synthetic_results()
+
+
+@pytest.fixture(scope="module")
+def report(results, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "nested" / "out"
+    modalities = {"bloodmnist": "microscopy", "chestmnist": "x-ray", "dermamnist": "dermatoscopy"}
+    return write_report(results, out, collections={"MedMNIST-C": list(CORRUPTIONS)}, modalities=modalities)
+
+
+def test_report_files_are_written_atomically(report):
+    assert report.name == "report.md"
+    assert sorted(p.name for p in report.parent.iterdir()) == sorted(REPORT_FILES), "no temporary file left"
+
+
+def test_leaderboard_is_sorted_by_mce_with_the_reference_at_100(report, results):
+    board = pd.read_csv(report.parent / "leaderboard.csv")
+    table = mce_table(results, REFERENCE)
+    assert list(board.columns) == list(LEADERBOARD_COLUMNS)
+    assert board["mce"].is_monotonic_increasing
+    assert list(board["model"]) == list(table["mce"].sort_values().index)
+    ref = board.set_index("model").loc[REFERENCE]
+    assert ref["mce"] == ref["clean_err"] == ref["rel_mce"] == pytest.approx(100)
+    medclip = board.set_index("model").loc["medclip"]
+    assert medclip["mce"] == pytest.approx(table.at["medclip", "mce"])
+    assert medclip["clean_acc"] == pytest.approx(100 * (0.85 - 0.02))  # mean of 85, 83, 81
+    assert medclip["corrupted_acc"] == pytest.approx(100 - table.at["medclip", "mean_err"])
+
+
+def test_report_tables_agree_with_mce_table(report, results):
+    text = report.read_text()
+    table = mce_table(results, REFERENCE)
+    assert f"Reference model: `{REFERENCE}`" in text
+    assert "left out of the means: 0 CE, 0 relative CE, 0 clean error" in text
+    for model in MODELS:
+        row = next(line for line in text.splitlines() if line.startswith(f"| {model} |"))  # the leaderboard row
+        assert f"| {table.at[model, 'mce']:.1f} |" in row
+    assert f"| {REFERENCE} | 100.0 | 100.0 | 100.0 |" in text
+    by_mce = table["mce"].sort_values().index  # the column order
+    assert "| dermamnist | " + " | ".join(f"{table.at[m, 'mce/dermamnist']:.1f}" for m in by_mce) + " |" in text
+    for heading in ("## Per dataset", "## Per collection", "## Per modality", "| x-ray | chestmnist |",
+                    "| MedMNIST-C | bloodmnist, chestmnist, dermamnist |", "### chestmnist"):
+        assert heading in text
+    # the reference's bubble accuracy at severity 5 on bloodmnist: 80 - 5 x 5 x 1.6
+    assert "| bubble | clip-vit-b16 | 72.0 | 64.0 | 56.0 | 48.0 | 40.0 | 56.0 |" in text
+    for name in REPORT_FILES[2:]:
+        assert f"]({name})" in text
+
+
+def test_figures_are_pngs(report):
+    for name in REPORT_FILES[2:]:
+        with Image.open(report.parent / name) as image:
+            assert image.format == "PNG" and min(image.size) > 100
+
+
+def test_radar_needs_three_datasets_else_bars(results):
+    clean = pd.DataFrame({"a": [80.0, 70.0, 60.0], "b": [75.0, 72.0, 50.0]}, index=list(CORRUPTIONS))
+    assert dataset_figure(clean, title="t", label="l").axes[0].name == "polar"
+    assert dataset_figure(clean.iloc[:2], title="t", label="l").axes[0].name == "rectilinear"
+
+
+def test_cli_with_two_datasets_and_an_undefined_ratio(tmp_path, capsys):
+    results = synthetic_results(("bloodmnist", "chestmnist"))
+    perfect = (results["model"] == "medclip") & (results["dataset"] == "chestmnist") & (results["severity"] == 0)
+    results.loc[perfect, "value"] = 1.0  # the reference's clean error is 0: CleanErr of chestmnist is undefined
+    source = tmp_path / "results.parquet"
+    results.to_parquet(source)
+    out = tmp_path / "report"
+    with pytest.warns(UndefinedMetricWarning, match="CleanErr undefined for chestmnist"):
+        assert main(["report", str(source), "-o", str(out), "--reference", "medclip"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [f"wrote {out / name}" for name in REPORT_FILES]
+    assert all((out / name).is_file() for name in REPORT_FILES)
+    text = (out / "report.md").read_text()
+    assert "Reference model: `medclip`" in text and "0 CE, 0 relative CE, 1 clean error" in text
+    assert pd.read_csv(out / "leaderboard.csv").iloc[0]["model"] == "medclip"  # the best of the synthetic models
+
+
+def test_csv_results_are_read(tmp_path, results):
+    source = tmp_path / "results.csv"
+    results.to_csv(source, index=False)
+    pd.testing.assert_frame_equal(load_results(source), results)
+
+
+def test_missing_columns_and_bad_files_raise(tmp_path, results, capsys):
+    with pytest.raises(ValueError, match="value, n"):
+        write_report(results.drop(columns=["value", "n"]), tmp_path / "out")
+    with pytest.raises(ValueError, match=r"\.parquet or \.csv"):
+        write_report(tmp_path / "results.json", tmp_path / "out")
+    with pytest.raises(ValueError, match="not in the results: retinamnist"):
+        write_report(results, tmp_path / "out", modalities={"retinamnist": "fundus"})
+    assert not (tmp_path / "out").exists(), "nothing is written on invalid input"
+    results.drop(columns=["metric"]).to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["report", str(tmp_path / "bad.csv"), "-o", str(tmp_path / "out")]) == 2
+    assert "lack column(s) metric" in capsys.readouterr().err
