@@ -88,3 +88,12 @@ def test_bad_specs_fail_clearly(folders, tmp_path, offline_hub):
         create_model("hf-hub:nobody/absent")
     with pytest.raises(ValueError, match="NAME/PRETRAINED"):
         create_model("open_clip:ViT-B-16")
+
+
+def test_biomedclip_by_its_registry_name_from_a_seeded_cache(tmp_path, offline_hub):
+    from hf_robustmed.models.standins import seed_tiny_biomedclip
+
+    seed_tiny_biomedclip(offline_hub, tmp_path)
+    model = create_model("biomedclip")  # the real registry entry, hf-hub:microsoft/BiomedCLIP-…, offline
+    assert type(model.module).__name__ == "CustomTextCLIP"
+    _check(model)

@@ -77,3 +77,54 @@ def seed_hub_cache(repo_id: str, folder: str | Path, cache_dir: str | Path, revi
     (root / "refs").mkdir(exist_ok=True)
     (root / "refs" / "main").write_text(revision)
     return snapshot
+
+
+BIOMEDCLIP_REPO = "microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224"
+BIOMEDBERT_REPO = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract"
+
+
+def save_tiny_bert(folder: str | Path, *, words: tuple[str, ...] = ()) -> Path:
+    """A tiny BERT config and WordPiece tokenizer (no weights: open_clip reads only the config and tokenizer)."""
+    from transformers import BertConfig, BertTokenizer
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters), ",", ".", *words]
+    (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
+    BertTokenizer(str(folder / "vocab.txt"), model_max_length=256).save_pretrained(folder)
+    BertConfig(vocab_size=len(dict.fromkeys(vocab)), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+               intermediate_size=64, max_position_embeddings=256).save_pretrained(folder)
+    return folder
+
+
+def seed_tiny_biomedclip(cache_dir: str | Path, work_dir: str | Path, *, seed: int = 0, image_size: int = 32) -> str:
+    """Seeds a Hugging Face cache with a tiny BiomedCLIP-family model under BiomedCLIP's real repo ids.
+
+    Two repos, as the real model: the open_clip repo (timm ViT image tower, HF text tower, ``open_clip_config.json``
+    with BiomedCLIP's text settings) and the BiomedBERT repo that open_clip reads the text config and tokenizer
+    from. ``create_model("biomedclip")`` then runs offline on the stand-in. Returns the open_clip repo id.
+    """
+    import open_clip
+    from safetensors.torch import save_file
+
+    work_dir = Path(work_dir)
+    seed_hub_cache(BIOMEDBERT_REPO, save_tiny_bert(work_dir / "biomedbert"), cache_dir)
+    folder = work_dir / "biomedclip"
+    folder.mkdir(parents=True, exist_ok=True)
+    model_cfg = {
+        "embed_dim": 16,
+        "vision_cfg": {"timm_model_name": "test_vit", "timm_model_pretrained": False, "timm_pool": "",
+                       "timm_proj": "linear", "image_size": image_size},
+        "text_cfg": {"hf_model_name": BIOMEDBERT_REPO, "hf_tokenizer_name": BIOMEDBERT_REPO, "hf_proj_type": "mlp",
+                     "hf_pooler_type": "cls_last_hidden_state_pooler", "context_length": 256},
+    }
+    config = {"model_cfg": model_cfg, "preprocess_cfg": {"mean": list(OPENAI_MEAN), "std": list(OPENAI_STD)}}
+    (folder / "open_clip_config.json").write_text(json.dumps(config, indent=1))
+    torch.manual_seed(seed)
+    build_cfg = json.loads(json.dumps(model_cfg))
+    build_cfg["text_cfg"]["hf_model_pretrained"] = False  # random weights: this *is* the stand-in
+    model = open_clip.model.CustomTextCLIP(**build_cfg)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, folder / "open_clip_model.safetensors")
+    seed_hub_cache(BIOMEDCLIP_REPO, folder, cache_dir)
+    return BIOMEDCLIP_REPO
