@@ -132,24 +132,30 @@ class Evaluator:
     def cell_path(self, model: str, cell: Cell) -> Path:
         return self.out_dir / "cells" / _safe(model) / cell.config / f"{cell.split}.parquet"
 
-    def run(self, models: Sequence[str], cells: Sequence[Cell]):
-        """Evaluates every (model, cell) not yet stored, then writes results; returns the long-format frame."""
+    def run(self, models: Sequence, cells: Sequence[Cell]):
+        """Evaluates every (model, cell) not yet stored, then writes results; returns the long-format frame.
+
+        Args:
+            models: Registry names or specs, or already created :class:`~hf_robustmed.models.ZeroShotModel`\ s.
+            cells: From :func:`plan_cells`.
+        """
         from tqdm.auto import tqdm
 
-        from .models import create_model
+        from .models import ZeroShotModel, create_model
 
-        for name in models:
+        names = [m.name if isinstance(m, ZeroShotModel) else m for m in models]
+        for name, given in zip(names, models):
             todo = [cell for cell in cells if not self.cell_path(name, cell).exists()]
             if not todo:
                 continue
-            model = create_model(name, device=str(self.accelerator.device))
+            model = given if isinstance(given, ZeroShotModel) else create_model(name, device=str(self.accelerator.device))
             classifiers = {}
             for cell in tqdm(todo, desc=name, disable=not self.accelerator.is_main_process):
                 if cell.dataset not in classifiers:  # once per (model, dataset, templates)
                     class_names = self.manifest["datasets"][cell.dataset]["class_names"]
                     classifiers[cell.dataset] = model.classifier(class_names, cell.dataset, self.templates)
                 self._evaluate_cell(model, classifiers[cell.dataset], name, cell)
-        return self.write_results(models, cells)
+        return self.write_results(names, cells)
 
     def _evaluate_cell(self, model, classifier, name: str, cell: Cell) -> None:
         import torch
