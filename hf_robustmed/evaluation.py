@@ -136,7 +136,7 @@ class Evaluator:
         """Evaluates every (model, cell) not yet stored, then writes results; returns the long-format frame.
 
         Args:
-            models: Registry names or specs, or already created :class:`~hf_robustmed.models.ZeroShotModel`\ s.
+            models: Registry names or specs, or already created ``ZeroShotModel`` objects.
             cells: From :func:`plan_cells`.
         """
         from tqdm.auto import tqdm

@@ -47,8 +47,14 @@ def register_loader(scheme: str) -> Callable:
     return decorator
 
 
+def _load_families() -> None:
+    # Importing a family module registers its loader (and its own model names).
+    from . import medclip, open_clip_family, transformers_family  # noqa: F401
+
+
 def list_models() -> list[str]:
     """Registered model names."""
+    _load_families()
     return list(MODEL_SPECS)
 
 
@@ -59,8 +65,7 @@ def create_model(name_or_spec: str, device: str = "cpu") -> ZeroShotModel:
         ValueError: For an unknown name or scheme (the message lists the valid ones).
         ImportError: When the model family's optional dependency is missing (naming the pip extra).
     """
-    from . import open_clip_family, transformers_family  # noqa: F401  (register their loaders)
-
+    _load_families()
     spec = MODEL_SPECS[name_or_spec].spec if name_or_spec in MODEL_SPECS else name_or_spec
     scheme, sep, identifier = spec.partition(":")
     if not sep or scheme not in _LOADERS:

@@ -1,0 +1,162 @@
+"""MedCLIP: tiny stand-ins saved in the release layout (pytorch_model.bin), through the real ``medclip:`` loader."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+pytest.importorskip("torchvision")
+
+from hf_robustmed.models import (  # noqa: E402
+    create_model,
+    list_models,
+    medclip,
+)
+
+CLASSES = ["pneumonia", "no finding"]
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("medclip")
+    return {vision: medclip.save_tiny_medclip(root / vision, vision) for vision in ("vit", "resnet")}
+
+
+def test_release_layout(folders):
+    vit = torch.load(folders["vit"] / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    assert "vision_model.projection_head.weight" in vit and "text_model.projection_head.weight" in vit
+    assert "vision_model.model.encoder.layers.0.blocks.0.attention.self.query.weight" in vit  # transformers 4.x names
+    assert "vision_model.model.encoder.layers.0.blocks.0.intermediate.dense.weight" in vit
+    assert "text_model.model.embeddings.position_ids" in vit and "logit_scale" in vit
+    resnet = torch.load(folders["resnet"] / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    assert "vision_model.model.fc.weight" in resnet and "vision_model.model.layer4.0.conv3.weight" in resnet
+    assert "vision_model.projection_head.weight" not in resnet and "vision_model.model.fc.bias" not in resnet
+
+
+@pytest.mark.parametrize("vision", ["vit", "resnet"])
+def test_loads_and_embeds(folders, vision):
+    model = create_model(f"medclip:{folders[vision]}")
+    assert isinstance(model.module, medclip.MedCLIPModel) and model.module.vision == vision
+    pixels = model.preprocess_arrays([np.zeros((40, 50, 3), np.uint8), np.full((28, 28), 200, np.uint8)])
+    assert pixels.shape == (2, 3, 32, 32)
+    torch.testing.assert_close(pixels[1], torch.full((3, 32, 32), (200 / 255 - medclip.IMG_MEAN) / medclip.IMG_STD))
+    features = model.encode_images(pixels)
+    torch.testing.assert_close(features.norm(dim=-1), torch.ones(2))
+    torch.testing.assert_close(model.encode_images(pixels[:, :1]), features)  # one channel is repeated
+    weights = model.classifier(CLASSES, "chestmnist")
+    torch.testing.assert_close(weights.norm(dim=-1), torch.ones(2))
+    assert model.logits(features, weights).shape == (2, 2)
+    torch.testing.assert_close(model.logit_scale, 1 / 0.07, rtol=0.05, atol=0)  # the init, slightly perturbed
+    # the weights are the saved ones
+    saved = torch.load(folders[vision] / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    torch.testing.assert_close(model.module.text_model.projection_head.weight, saved["text_model.projection_head.weight"])
+
+
+def test_text_embedding_is_mean_of_layers_1_2_last_over_all_tokens(folders):
+    from transformers import AutoTokenizer
+
+    model = create_model(f"medclip:{folders['vit']}")
+    texts = ["a", "the pneumonia of the left lung, a finding."]  # different lengths: padding in the batch
+    tokenizer = AutoTokenizer.from_pretrained(folders["vit"] / "tokenizer")
+    inputs = tokenizer(texts, padding=True, truncation=True, max_length=77, return_tensors="pt")
+    assert not inputs["attention_mask"].all()
+    text = model.module.text_model
+    with torch.no_grad():
+        hidden = text.model(**inputs, output_hidden_states=True).hidden_states
+        assert len(hidden) == 4  # embeddings + 3 layers: 1, 2 and last are distinct
+        layers = (hidden[1] + hidden[2] + hidden[3]) / 3
+        expected = torch.nn.functional.normalize(text.projection_head(layers.mean(1)), dim=-1)
+        masked = (layers * inputs["attention_mask"][..., None]).sum(1) / inputs["attention_mask"].sum(1, keepdim=True)
+    torch.testing.assert_close(model.encode_text(texts), expected)
+    assert not torch.allclose(text.projection_head(masked[0]), text.projection_head(layers.mean(1)[0]))
+
+
+def test_logit_scale_is_clamped(tmp_path):
+    folder = medclip.save_tiny_medclip(tmp_path / "big", "vit", logit_scale=10.0)
+    assert math.isclose(create_model(f"medclip:{folder}").logit_scale, math.exp(medclip.LOGIT_SCALE_MAX), rel_tol=1e-6)
+    assert 100.0 <= math.exp(medclip.LOGIT_SCALE_MAX) <= 100.01  # MedCLIP's own bound, 4.6052 ≈ log 100
+
+
+def _edit_weights(source, target, edit):
+    import shutil
+
+    shutil.copytree(source, target)
+    state = torch.load(target / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    edit(state)
+    torch.save(state, target / "pytorch_model.bin")
+    return target
+
+
+def test_strict_loading(folders, tmp_path):
+    unexpected = _edit_weights(folders["vit"], tmp_path / "unexpected",
+                               lambda s: s.__setitem__("text_model.model.bogus.weight", torch.zeros(1)))
+    with pytest.raises(ValueError, match=r"unexpected keys \['text_model\.model\.bogus\.weight'\]"):
+        create_model(f"medclip:{unexpected}")
+    missing = _edit_weights(folders["resnet"], tmp_path / "missing", lambda s: s.pop("text_model.projection_head.weight"))
+    with pytest.raises(ValueError, match=r"missing keys \['text_model\.projection_head\.weight'\]"):
+        create_model(f"medclip:{missing}")
+    shape = _edit_weights(folders["resnet"], tmp_path / "shape",
+                          lambda s: s.__setitem__("vision_model.model.fc.weight", torch.zeros(3, 3)))
+    with pytest.raises(ValueError, match="size mismatch"):
+        create_model(f"medclip:{shape}")
+    # allow-listed buffers (old transformers' BERT index buffers) are accepted, with or without them
+    allowed = _edit_weights(folders["resnet"], tmp_path / "allowed", lambda s: (
+        s.pop("text_model.model.embeddings.position_ids"),
+        s.__setitem__("text_model.model.embeddings.token_type_ids", torch.zeros(1, 128, dtype=torch.long))))
+    create_model(f"medclip:{allowed}")
+
+
+def test_safetensors_weights(folders, tmp_path):
+    import shutil
+
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "st"
+    shutil.copytree(folders["vit"], folder)
+    state = torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, folder / "model.safetensors")
+    (folder / "pytorch_model.bin").unlink()
+    pixels = torch.zeros(1, 3, 32, 32)
+    torch.testing.assert_close(create_model(f"medclip:{folder}").encode_images(pixels),
+                               create_model(f"medclip:{folders['vit']}").encode_images(pixels))
+
+
+def test_registered_names_need_the_download(monkeypatch, tmp_path):
+    assert {"medclip-vit", "medclip-rn50"} <= set(list_models())
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("USERPROFILE", str(tmp_path))
+    for name, variant in (("medclip-vit", "vit"), ("medclip-rn50", "resnet")):
+        with pytest.raises(ValueError, match=rf"download_medclip\('{variant}'"):
+            create_model(name)
+    with pytest.raises(ValueError, match="vit' or 'resnet"):
+        medclip.download_medclip("vitb16", tmp_path / "x")
+
+
+def test_release_config_is_the_real_architecture():
+    vit = medclip.release_config("vit")
+    assert vit["swin_config"]["embed_dim"] == 96 and vit["swin_config"]["depths"] == [2, 2, 6, 2]
+    assert vit["bert_config"]["vocab_size"] == 28996 and vit["tokenizer"] == "emilyalsentzer/Bio_ClinicalBERT"
+    assert medclip.release_config("resnet")["resnet_layers"] == [3, 4, 6, 3]
+    assert json.loads(json.dumps(vit)) == vit
+    assert medclip.URLS == {"vit": "https://storage.googleapis.com/pytrial/medclip-vit-pretrained.zip",
+                            "resnet": "https://storage.googleapis.com/pytrial/medclip-pretrained.zip"}
+
+
+def test_download_unzips_atomically(monkeypatch, tmp_path):
+    import zipfile
+
+    import hf_robustmed.data.download as download_module
+
+    def fake_download(url, path, md5=None):
+        with zipfile.ZipFile(path, "w") as zipped:
+            zipped.writestr("medclip-vit-pretrained/pytorch_model.bin", b"weights")
+        return path
+
+    monkeypatch.setattr(download_module, "download", fake_download)
+    folder = medclip.download_medclip("vit", tmp_path / "vit")
+    assert (folder / "pytorch_model.bin").read_bytes() == b"weights"
+    assert json.loads((folder / "medclip_config.json").read_text()) == medclip.release_config("vit")
+    assert sorted(p.name for p in folder.iterdir()) == ["medclip_config.json", "pytorch_model.bin"]
