@@ -106,3 +106,38 @@ def test_cli_and_two_processes_give_identical_results(setup, tmp_path):
         a, b = pd.read_parquet(cell), pd.read_parquet(tmp_path / "two" / cell.relative_to(tmp_path / "one"))
         assert a["index"].tolist() == b["index"].tolist() and a["pred"].tolist() == b["pred"].tolist()
         np.testing.assert_allclose(np.stack(a["probs"]), np.stack(b["probs"]), rtol=1e-5, atol=1e-6)
+
+
+EVAL_SCRIPT = """
+import sys, time
+from hf_robustmed import evaluation
+original = evaluation.Evaluator._write_cell
+def slow_write(self, *args):  # a slower cell, so that the kill lands between cells
+    time.sleep(0.3)
+    original(self, *args)
+evaluation.Evaluator._write_cell = slow_write
+evaluation.evaluate([sys.argv[1]], sys.argv[2], sys.argv[3], batch_size=4)
+"""
+
+
+def test_killed_evaluation_resumes_to_the_same_results(setup, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root, models = setup
+    reference = evaluate(models[:1], str(root / "bench"), tmp_path / "reference", batch_size=4)
+    out = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-c", EVAL_SCRIPT, models[0], str(root / "bench"), str(out)])
+    deadline = time.time() + 120
+    while len(list(out.glob("cells/*/*/*.parquet"))) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    done = len(list(out.glob("cells/*/*/*.parquet")))
+    assert 0 < done < len(plan_cells(root / "bench")), "the kill should land mid-run"
+    assert not (out / "results.parquet").exists()
+    resumed = evaluate(models[:1], str(root / "bench"), out, batch_size=4)
+    pd.testing.assert_frame_equal(resumed, reference)
