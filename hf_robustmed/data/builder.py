@@ -180,6 +180,16 @@ def _write_shard(task: _ShardTask) -> int:
     return written
 
 
+def _worker_context():
+    """Workers fork from a fresh server process that has imported the builder once (safe with threads in the
+    caller, unlike ``fork``; much quicker to start than ``spawn``). ``spawn`` where there is no fork server."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
 def _init_worker() -> None:
     cv2.setNumThreads(1)
 
@@ -250,8 +260,7 @@ def build_benchmark(
             report.images_written += written
             bar.update(written)
     else:
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(num_workers, mp_context=context, initializer=_init_worker) as pool:
+        with ProcessPoolExecutor(num_workers, mp_context=_worker_context(), initializer=_init_worker) as pool:
             pending: list[Future] = []
             for task in tasks:
                 pending.append(pool.submit(_write_shard, task))
