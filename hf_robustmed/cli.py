@@ -52,26 +52,17 @@ def _corrupt(args: argparse.Namespace) -> int:
     return 0
 
 
-def _format_param(value: object) -> str:
-    if isinstance(value, tuple) and len(value) > 4 and all(isinstance(v, float) for v in value):
-        step = value[1] - value[0] if len(value) > 1 else 0
-        return f"{value[0]:g}…{value[-1]:g} ({len(value)}, step {step:.2g})"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) + ")"
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def _configure_corruptions(parser: argparse.ArgumentParser) -> None:
     _suite_arg(parser)
 
 
 @command("corruptions", "table of a suite's corruptions and their five severity parameters", _configure_corruptions)
 def _corruptions(args: argparse.Namespace) -> int:
-    from .corruptions import describe_corruptions, get_suite
+    from .corruptions import describe_corruptions, format_param, get_suite
 
     suite = get_suite(args.suite)
     rows = [
-        [row.name, row.category, "yes" if row.random else "no", *map(_format_param, row.params), row.param_doc]
+        [row.name, row.category, "yes" if row.random else "no", *map(format_param, row.params), row.param_doc]
         for row in describe_corruptions(args.suite)
     ]
     header = ["corruption", "category", "random", "sev 1", "sev 2", "sev 3", "sev 4", "sev 5", "parameter"]

@@ -20,9 +20,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from .data.reader import iter_rows
 from .files import atomic_path
 from .metrics import RESULT_COLUMNS, cell_metrics
 from .models.prompts import DEFAULT_TEMPLATES
@@ -94,16 +94,7 @@ def _parse_config(config: str) -> tuple[str, str, int]:
 
 def iter_images(folder: Path, cell: Cell, batch_size: int) -> Iterator[tuple[list[np.ndarray], np.ndarray, np.ndarray]]:
     """Batches of (decoded images, labels, source indices) of a cell, in stored order."""
-    import pyarrow.parquet as pq
-
-    files = sorted((folder / cell.config).glob(f"{cell.split}-*.parquet"))
-    for file in files:
-        for batch in pq.ParquetFile(file).iter_batches(batch_size=batch_size, columns=["image", "label", "index"]):
-            images = []
-            for cell_bytes in batch.column("image").to_pylist():
-                decoded = cv2.imdecode(np.frombuffer(cell_bytes["bytes"], np.uint8), cv2.IMREAD_UNCHANGED)
-                images.append(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB) if decoded.ndim == 3 else decoded)
-            yield images, np.asarray(batch.column("label").to_pylist()), np.asarray(batch.column("index").to_pylist())
+    return iter_rows(folder, cell.config, cell.split, batch_size)
 
 
 def _safe(name: str) -> str:

@@ -12,6 +12,7 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image
 
+from ._common import pil_luma as _luma
 from .registry import Op, get_op, length_scale
 from .suites import SUITES, Suite, SuiteEntry, get_suite
 
@@ -141,7 +142,17 @@ def _split_channels(array: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
 
 def pil_luma(rgb: np.ndarray) -> np.ndarray:
     """Pillow's ``convert('L')`` of an H×W×3 uint8 array, bit-exact, as H×W×1."""
-    return np.asarray(Image.fromarray(rgb).convert("L"))[..., None]
+    return _luma(rgb)[..., None]
+
+
+def format_param(value: object) -> str:
+    """A severity parameter as a short string for tables (zoom-factor lists as ``first…last (count, step)``)."""
+    if isinstance(value, tuple) and len(value) > 4 and all(isinstance(v, float) for v in value):
+        step = value[1] - value[0]
+        return f"{value[0]:g}…{value[-1]:g} ({len(value)}, step {step:.2g})"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value) + ")"
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _run(op: Op, colour: np.ndarray, param: Any, rng: np.random.Generator | None) -> np.ndarray:

@@ -18,9 +18,8 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-from PIL import Image
 
-from ._common import quantize
+from ._common import pil_luma, quantize
 from .registry import register_op
 
 
@@ -49,13 +48,6 @@ def pil_brightness(image: np.ndarray, factor: float, rng: None, scale: float) ->
     return _apply_lut(image, _pil_blend_lut(float(factor)))
 
 
-def _pil_luma(image: np.ndarray) -> np.ndarray:
-    """Pillow's ``convert('L')``: ``(19595·R + 38470·G + 7471·B + 32768) >> 16``."""
-    if image.shape[2] == 1:
-        return image[..., 0]
-    return np.asarray(Image.fromarray(image).convert("L"))
-
-
 @register_op(
     "pil_contrast",
     category="color",
@@ -66,7 +58,7 @@ def _pil_luma(image: np.ndarray) -> np.ndarray:
 )
 def pil_contrast(image: np.ndarray, factor: float, rng: None, scale: float) -> np.ndarray:
     # `grey_native` holds because the mean is taken over the luma image, which for a grey image is the image.
-    mean = cv2.mean(_pil_luma(image))[0]
+    mean = cv2.mean(pil_luma(image))[0]
     return _apply_lut(image, _pil_blend_lut(float(factor), int(mean + 0.5)))
 
 

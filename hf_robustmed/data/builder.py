@@ -330,7 +330,7 @@ def _write_manifest(out_dir, name, settings, jobs, plans, report, *, complete: b
         entry = datasets_info.setdefault(source.dataset, {
             "class_names": list(source.class_names), "multilabel": source.multilabel, "license": source.license,
             "citation": source.citation, "homepage": source.homepage, "description": source.description,
-            "suite": job.suite, "rgb": source.rgb or grey_to_rgb(settings), "splits": {},
+            "suite": job.suite, "rgb": source.rgb or settings["grey"] == "rgb", "splits": {},
             "corruptions": sorted({p.corruption for p in plans[id(job)] if p.corruption != "clean"},
                                   key=[p.corruption for p in plans[id(job)]].index),
         })
@@ -346,6 +346,3 @@ def _write_manifest(out_dir, name, settings, jobs, plans, report, *, complete: b
     with atomic_path(out_dir / MANIFEST) as tmp:
         tmp.write_text(json.dumps(manifest, indent=1))
 
-
-def grey_to_rgb(settings: dict) -> bool:
-    return settings.get("grey") == "rgb"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..corruptions import describe_corruptions
+from ..corruptions import describe_corruptions, format_param
 from ..files import atomic_path
 from .builder import MANIFEST
 
@@ -15,12 +15,6 @@ _GREY = {
     "Pillow's luma) or directly where that is provably the same",
     "rgb": "replicated to RGB before corrupting and stored as RGB (MediMeta-C's adopted handling)",
 }
-
-
-def _format(value) -> str:
-    if isinstance(value, tuple) and len(value) > 4 and all(isinstance(v, float) for v in value):
-        return f"zoom {value[0]:g}…{value[-1]:g} ({len(value)})"
-    return str(value)
 
 
 def _card_template() -> str:
@@ -60,7 +54,7 @@ def write_card(out_dir: str | Path, repo_id: str | None = None) -> Path:
             built.setdefault(info["suite"], set()).update(info["corruptions"])
     for suite, names in built.items():
         rows = [
-            {"name": r.name, "op": r.op, "params": [_format(p) for p in r.params]}
+            {"name": r.name, "op": r.op, "params": [format_param(p) for p in r.params]}
             for r in describe_corruptions(suite)
             if r.name in names
         ]

@@ -5,28 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..figures import SEVERITY_COLUMNS, dct_spectrum_figure, image_grid, intensity_density_figure, save_figure
 from ..files import write_image
 from .builder import MANIFEST
+from .reader import iter_rows
 
 
 def read_config_images(folder: str | Path, config: str, split: str = "test", limit: int = 64) -> np.ndarray:
     """The first ``limit`` images of a config's split, decoded, as an ``N×H×W[×3]`` uint8 array."""
-    import pyarrow.parquet as pq
-
-    files = sorted((Path(folder) / config).glob(f"{split}-*.parquet"))
-    if not files:
-        raise ValueError(f"no {split} shards for config {config!r} in {folder}")
-    images = []
-    for file in files:
-        for cell in pq.read_table(file, columns=["image"]).column("image").to_pylist():
-            decoded = cv2.imdecode(np.frombuffer(cell["bytes"], np.uint8), cv2.IMREAD_UNCHANGED)
-            images.append(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB) if decoded.ndim == 3 else decoded)
-            if len(images) == limit:
-                return np.stack(images)
+    images: list[np.ndarray] = []
+    for batch, _, _ in iter_rows(folder, config, split, batch_size=limit):
+        images += batch[: limit - len(images)]
+        if len(images) == limit:
+            break
     return np.stack(images)
 
 
