@@ -262,6 +262,36 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_train(parser: argparse.ArgumentParser) -> None:
+    from .adaptation.config import add_config_arguments
+
+    add_config_arguments(parser)
+
+
+@command("train", "train a RobustMedCLIP LoRA adapter (also: accelerate launch -m hf_robustmed.adaptation.train)",
+         _configure_train)
+def _train(args: argparse.Namespace) -> int:
+    from .adaptation.config import config_from_args
+    from .adaptation.train import train
+
+    print(f"adapter: {train(config_from_args(args))}")
+    return 0
+
+
+def _configure_convert(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="the original RobustMedCLIP model.pth (exp-rank-R/vit/fewshot_F_percent/...)")
+    parser.add_argument("out", help="adapter folder to write")
+    parser.add_argument("--base-model", default="biomedclip", help="the BiomedCLIP base (name or open_clip spec)")
+
+
+@command("convert-rmc", "convert an original RobustMedCLIP checkpoint into a PEFT LoRA adapter", _configure_convert)
+def _convert(args: argparse.Namespace) -> int:
+    from .adaptation.convert import convert_rmc_checkpoint
+
+    print(f"adapter: {convert_rmc_checkpoint(args.checkpoint, args.out, base_model=args.base_model)}")
+    return 0
+
+
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731

@@ -94,7 +94,8 @@ def save_tiny_bert(folder: str | Path, *, words: tuple[str, ...] = ()) -> Path:
     (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
     BertTokenizer(str(folder / "vocab.txt"), model_max_length=256).save_pretrained(folder)
     BertConfig(vocab_size=len(dict.fromkeys(vocab)), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-               intermediate_size=64, max_position_embeddings=256).save_pretrained(folder)
+               intermediate_size=64, max_position_embeddings=256,
+               initializer_range=0.5).save_pretrained(folder)  # BERT's 0.02 makes every prompt's feature alike
     return folder
 
 

@@ -1,0 +1,220 @@
+"""The joint few-shot training set: clean splits of several benchmark datasets in one global label space.
+
+Images stay PNG-encoded in memory (as stored in the benchmark's shards) and are decoded per sample, so even the
+paper's 100 % pool (35 k images) costs little memory. Augmentation draws come from ``(seed, epoch, row)``, so a
+run gives the same batches whatever the number of workers or processes, and a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..data.reader import decode_png
+from ..files import atomic_path
+from .sampling import FewShotManifest, stratified_fraction
+
+
+@dataclass
+class DatasetRows:
+    """Some rows of one dataset's clean split, still PNG-encoded."""
+
+    dataset: str
+    class_names: list[str]
+    images: list[bytes]
+    labels: np.ndarray
+    indices: np.ndarray
+
+    def take(self, indices: Sequence[int]) -> "DatasetRows":
+        """The rows whose source ``index`` is in ``indices`` (in stored order)."""
+        keep = np.isin(self.indices, np.asarray(indices, dtype=self.indices.dtype))
+        return DatasetRows(self.dataset, self.class_names, [image for image, k in zip(self.images, keep) if k],
+                           self.labels[keep], self.indices[keep])
+
+
+def find_dataset(benchmarks: Sequence[Path], dataset: str) -> tuple[Path, list[str]]:
+    """The benchmark folder that holds ``dataset`` and its class names (from its manifest)."""
+    for folder in benchmarks:
+        info = json.loads((folder / "benchmark.json").read_text())["datasets"].get(dataset)
+        if info is not None:
+            if info.get("multilabel"):
+                raise ValueError(f"{dataset} is multi-label; the joint training set needs single-label datasets")
+            return folder, list(info["class_names"])
+    names = sorted({d for f in benchmarks for d in json.loads((f / "benchmark.json").read_text())["datasets"]})
+    raise ValueError(f"dataset {dataset!r} is in none of the benchmarks; they hold: {', '.join(names)}")
+
+
+def read_clean_rows(folder: Path, dataset: str, class_names: list[str], split: str) -> DatasetRows:
+    """All rows of ``{dataset}-clean``'s ``split`` (images kept encoded)."""
+    import pyarrow.parquet as pq
+
+    files = sorted((folder / f"{dataset}-clean").glob(f"{split}-*.parquet"))
+    if not files:
+        raise ValueError(f"{folder} has no {split!r} split for {dataset}-clean (build the benchmark with that split)")
+    tables = [pq.read_table(file, columns=["image", "label", "index"]) for file in files]
+    images = [cell["bytes"] for table in tables for cell in table.column("image").to_pylist()]
+    labels = np.concatenate([np.asarray(t.column("label").to_pylist(), np.int64) for t in tables])
+    indices = np.concatenate([np.asarray(t.column("index").to_pylist(), np.int64) for t in tables])
+    return DatasetRows(dataset, class_names, images, labels, indices)
+
+
+def capped_subset(rows: DatasetRows, cap: int, seed: int) -> DatasetRows:
+    """A seeded stratified subset of at most about ``cap`` rows (all of them when fewer)."""
+    if len(rows.labels) <= cap:
+        return rows
+    chosen = stratified_fraction(rows.labels, cap / len(rows.labels), seed)
+    return rows.take(rows.indices[chosen])
+
+
+@dataclass
+class JointSet:
+    """Training rows of several datasets with labels offset into one global label space (SPEC §7.1).
+
+    Attributes:
+        datasets: Dataset ids in label-space order.
+        class_names: Per dataset, its class names; ``offsets[d]`` is the global label of its class 0.
+        train: Per dataset, the few-shot training rows.
+        selection: Per dataset, rows for model selection (may be empty).
+        manifests: The sampling records, one per dataset.
+    """
+
+    datasets: list[str]
+    class_names: dict[str, list[str]]
+    offsets: dict[str, int]
+    train: dict[str, DatasetRows]
+    selection: dict[str, DatasetRows]
+    manifests: dict[str, FewShotManifest]
+    selection_split: str
+
+    @property
+    def num_classes(self) -> int:
+        return sum(len(names) for names in self.class_names.values())
+
+    def prompts(self, template: str) -> list[str]:
+        """One training prompt per global class (``{c}`` class, ``{d}`` dataset)."""
+        return [template.format(c=name, d=d) for d in self.datasets for name in self.class_names[d]]
+
+    def training_rows(self) -> tuple[list[bytes], np.ndarray]:
+        """All training images and their global labels, datasets in label-space order."""
+        images = [image for d in self.datasets for image in self.train[d].images]
+        labels = np.concatenate([self.train[d].labels + self.offsets[d] for d in self.datasets])
+        return images, labels
+
+    def save_manifest(self, path: str | Path) -> Path:
+        """The exact rows of this run (training and selection), so other methods can reuse them."""
+        record = {
+            "datasets": self.datasets,
+            "offsets": self.offsets,
+            "selection_split": self.selection_split,
+            "samples": [asdict(self.manifests[d]) for d in self.datasets],
+            "selection": {d: self.selection[d].indices.tolist() for d in self.datasets},
+        }
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(record, indent=1))
+        return Path(path)
+
+
+def build_joint_set(benchmarks: Sequence[Path], datasets: Sequence[str], *, split: str = "validation",
+                    fraction: float | None = 0.1, shots: int | None = None, selection: str = "val_remainder",
+                    selection_max_per_dataset: int = 512, seed: int = 42) -> JointSet:
+    """Samples each dataset's pool (``split`` of its clean config) and assembles the joint set.
+
+    ``selection``: ``val_remainder`` uses the pool rows not drawn for training, ``test`` the clean test split
+    (the paper's choice, which leaks test data into model selection), ``last`` none.
+    """
+    if len(set(datasets)) != len(datasets):
+        raise ValueError(f"datasets listed twice: {list(datasets)}")
+    class_names, offsets, train, chosen, manifests = {}, {}, {}, {}, {}
+    offset = 0
+    for dataset in datasets:
+        folder, names = find_dataset(benchmarks, dataset)
+        pool = read_clean_rows(folder, dataset, names, split)
+        manifest = FewShotManifest.sample(dataset, split, pool.labels, pool.indices, fraction=fraction, k=shots, seed=seed)
+        class_names[dataset], offsets[dataset], manifests[dataset] = names, offset, manifest
+        train[dataset] = pool.take(manifest.train)
+        offset += len(names)
+        if selection == "val_remainder":
+            rest = pool.take(np.setdiff1d(pool.indices, manifest.train))
+        elif selection == "test":
+            rest = read_clean_rows(folder, dataset, names, "test")
+        else:
+            rest = pool.take([])
+        chosen[dataset] = capped_subset(rest, selection_max_per_dataset, seed)
+    split_name = {"val_remainder": split, "test": "test"}.get(selection, "")
+    return JointSet(list(datasets), class_names, offsets, train, chosen, manifests, split_name)
+
+
+def random_resized_crop_box(rng: np.random.Generator, height: int, width: int, scale=(0.8, 1.0),
+                            ratio=(3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
+    """torchvision's RandomResizedCrop box (top, left, h, w), drawn from ``rng``."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w, h = int(round(math.sqrt(target * aspect))), int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+    in_ratio = width / height  # fallback: the central crop of the closest ratio
+    if in_ratio < ratio[0]:
+        w, h = width, int(round(width / ratio[0]))
+    elif in_ratio > ratio[1]:
+        h, w = height, int(round(height * ratio[1]))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+class AugmentedImages:
+    """A map-style dataset of training images: the paper's augmentation, deterministic per (seed, epoch, row).
+
+    ``RandomResizedCrop(size, scale=(0.8, 1)) → RandomHorizontalFlip → Normalize(mean, std)`` (SPEC §7.1).
+    """
+
+    def __init__(self, images: list[bytes], labels: np.ndarray, *, size: int, mean: Sequence[float],
+                 std: Sequence[float], seed: int):
+        self.images, self.labels, self.size, self.seed, self.epoch = images, labels, size, seed, 0
+        self.mean = np.asarray(mean, np.float32) * 255
+        self.std = np.asarray(std, np.float32) * 255
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, row: int):
+        import torch
+
+        image = decode_png(self.images[row])
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        rng = np.random.default_rng([self.seed, self.epoch, row])
+        top, left, h, w = random_resized_crop_box(rng, *image.shape[:2])
+        crop = cv2.resize(image[top : top + h, left : left + w], (self.size, self.size), interpolation=cv2.INTER_CUBIC)
+        if rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        pixels = (crop.astype(np.float32) - self.mean) / self.std
+        return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1))), int(self.labels[row])
+
+
+class EpochPermutation:
+    """A sampler: a seeded permutation of the rows, a new one per epoch (``set_epoch``)."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        return iter(np.random.default_rng([self.seed, self.epoch]).permutation(self.n).tolist())
