@@ -250,6 +250,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    parser.add_argument("--protocol", default="standard", choices=["standard", "rmc"],
+                        help="zero-shot protocol: standard (default), or rmc = the original RobustMedCLIP "
+                        "code's, with its defects D2/D3/D4/D6 (outputs are marked)")
 
 
 @command("evaluate", "zero-shot evaluation of models on a benchmark (also: accelerate launch -m hf_robustmed.evaluation)",

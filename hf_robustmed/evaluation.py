@@ -7,6 +7,10 @@ Per (model, config, split) cell it stores the per-sample predictions and probabi
 (``cells/{model}/{config}/{split}.parquet``, written atomically): an interrupted run resumes and a finished cell
 is never recomputed. Class text features are computed once per (model, dataset, templates). Results come in long
 format (``results.parquet`` / ``.csv``: model, dataset, corruption, severity, metric, value, n) with a JSON summary.
+
+``protocol`` selects the zero-shot protocol (:mod:`hf_robustmed.protocols`): ``standard`` (default) or ``rmc``, the
+original code's behaviour with its defects. A results folder holds one protocol (``protocol.json``); results of
+``rmc`` carry a ``protocol`` column, and every summary names its protocol.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from .data.reader import iter_rows
 from .files import atomic_path
 from .metrics import RESULT_COLUMNS, cell_metrics
 from .models.prompts import DEFAULT_TEMPLATES
+from .protocols import apply_protocol, family_of, get_protocol
 
 CELL_METRICS = ("accuracy", "balanced_accuracy", "roc_auc")
+PROTOCOL_FILE = "protocol.json"
 
 
 @dataclass(frozen=True)
@@ -110,15 +116,42 @@ class Evaluator:
         batch_size: Images per forward pass and process.
         templates: Prompt templates (``{c}`` class, ``{d}`` dataset).
         mixed_precision: ``no``, ``fp16`` or ``bf16``.
+        protocol: ``standard`` or ``rmc`` (see :mod:`hf_robustmed.protocols`).
+
+    Raises:
+        ValueError: For an unknown protocol, templates the protocol does not allow, or an ``out_dir`` that holds
+            results of another protocol.
     """
 
     def __init__(self, folder: Path, out_dir: Path, *, batch_size: int = 64,
-                 templates: Sequence[str] = DEFAULT_TEMPLATES, mixed_precision: str = "no"):
+                 templates: Sequence[str] = DEFAULT_TEMPLATES, mixed_precision: str = "no", protocol: str = "standard"):
         from accelerate import Accelerator
 
-        self.folder, self.out_dir, self.batch_size, self.templates = folder, out_dir, batch_size, tuple(templates)
+        self.protocol = get_protocol(protocol)
+        self.folder, self.out_dir, self.batch_size = folder, out_dir, batch_size
+        self.templates = self.protocol.check_templates(templates)
         self.accelerator = Accelerator(mixed_precision=mixed_precision)
         self.manifest = json.loads((folder / "benchmark.json").read_text())
+        self._claim_out_dir()
+
+    def _claim_out_dir(self) -> None:
+        """Records the protocol in ``out_dir``; refuses a folder of another protocol (cells would be mixed)."""
+        marker = self.out_dir / PROTOCOL_FILE
+        if marker.exists():
+            found = json.loads(marker.read_text())["name"]
+        else:  # folders written before protocols existed hold standard results
+            found = "standard" if (self.out_dir / "cells").exists() else None
+        if found is not None and found != self.protocol.name:
+            raise ValueError(f"{self.out_dir} holds results of protocol {found!r}; write {self.protocol.name!r} "
+                             "results to another folder")
+        if not marker.exists() and self.accelerator.is_main_process:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            with atomic_path(marker) as tmp:
+                tmp.write_text(json.dumps(self.protocol.record(), indent=1))
+
+    def class_names(self, dataset: str) -> list[str]:
+        """The class names of a dataset's prompts under the protocol (row *i* is scored against label *i*)."""
+        return self.protocol.class_names_for(dataset, self.manifest["datasets"][dataset]["class_names"])
 
     def cell_path(self, model: str, cell: Cell) -> Path:
         return self.out_dir / "cells" / _safe(model) / cell.config / f"{cell.split}.parquet"
@@ -140,11 +173,12 @@ class Evaluator:
             if not todo:
                 continue
             model = given if isinstance(given, ZeroShotModel) else create_model(name, device=str(self.accelerator.device))
+            model = apply_protocol(model, self.protocol, family_of(name))
             classifiers = {}
             for cell in tqdm(todo, desc=name, disable=not self.accelerator.is_main_process):
                 if cell.dataset not in classifiers:  # once per (model, dataset, templates)
-                    class_names = self.manifest["datasets"][cell.dataset]["class_names"]
-                    classifiers[cell.dataset] = model.classifier(class_names, cell.dataset, self.templates)
+                    classifiers[cell.dataset] = model.classifier(self.class_names(cell.dataset), cell.dataset,
+                                                                 self.templates)
                 self._evaluate_cell(model, classifiers[cell.dataset], name, cell)
         return self.write_results(names, cells)
 
@@ -179,7 +213,7 @@ class Evaluator:
             "label": labels.astype(np.int64),
             "pred": probs.argmax(axis=1).astype(np.int32),
             "probs": list(probs.astype(np.float32)),
-        })
+        }).replace_schema_metadata({"hf_robustmed.protocol": self.protocol.name})
         path = self.cell_path(name, cell)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
@@ -198,6 +232,8 @@ class Evaluator:
                 for metric in CELL_METRICS:
                     rows.append((name, cell.dataset, cell.corruption, cell.severity, metric, scores[metric], scores["n"]))
         results = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+        if self.protocol.name != "standard":  # rmc numbers must never pass for standard ones
+            results["protocol"] = self.protocol.name
         if self.accelerator.is_main_process:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with atomic_path(self.out_dir / "results.parquet") as tmp:
@@ -208,6 +244,7 @@ class Evaluator:
             summary = {
                 "benchmark": self.manifest["name"],
                 "templates": list(self.templates),
+                "protocol": self._protocol_summary(models, cells),
                 "models": {m: {"clean_accuracy": float(g[g.corruption == "clean"].value.mean()),
                                "corrupted_accuracy": float(g[g.corruption != "clean"].value.mean())}
                            for m, g in accuracy.groupby("model", sort=False)},
@@ -215,6 +252,15 @@ class Evaluator:
             with atomic_path(self.out_dir / "summary.json") as tmp:
                 tmp.write_text(json.dumps(summary, indent=1))
         return results
+
+    def _protocol_summary(self, models: Sequence[str], cells: Sequence[Cell]) -> dict:
+        datasets = dict.fromkeys(cell.dataset for cell in cells)
+        return {
+            **self.protocol.record(),
+            "model_families": {name: family_of(name) for name in models},
+            "class_names": {d: {"prompts": self.class_names(d), "labels": self.manifest["datasets"][d]["class_names"]}
+                            for d in datasets},
+        }
 
 
 def _pad(local, batch: int, world: int):
@@ -239,12 +285,12 @@ def _unpad(gathered, batch: int, world: int) -> np.ndarray:
 
 def evaluate(models: Sequence[str], benchmark: str, out_dir: str | Path, *, datasets=None, corruptions=None,
              severities=None, split: str = "test", batch_size: int = 64, templates: Sequence[str] = DEFAULT_TEMPLATES,
-             mixed_precision: str = "no"):
-    """Evaluates ``models`` on ``benchmark`` (folder or Hub repo); returns the long-format results."""
+             mixed_precision: str = "no", protocol: str = "standard"):
+    """Evaluates ``models`` on ``benchmark`` (folder or Hub repo) under ``protocol``; returns long-format results."""
     folder = resolve_benchmark(benchmark)
     cells = plan_cells(folder, datasets, corruptions, severities, split)
     evaluator = Evaluator(folder, Path(out_dir), batch_size=batch_size, templates=templates,
-                          mixed_precision=mixed_precision)
+                          mixed_precision=mixed_precision, protocol=protocol)
     return evaluator.run(list(models), cells)
 
 
@@ -253,7 +299,8 @@ def run_from_args(args: argparse.Namespace):
     severities = [int(s) for s in csv(args.severities)] if args.severities else None
     return evaluate(csv(args.models), args.benchmark, args.out, datasets=csv(args.datasets),
                     corruptions=csv(args.corruptions), severities=severities, split=args.split,
-                    batch_size=args.batch_size, mixed_precision=args.mixed_precision)
+                    batch_size=args.batch_size, mixed_precision=args.mixed_precision,
+                    protocol=getattr(args, "protocol", "standard"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -50,6 +50,7 @@ def register_loader(scheme: str) -> Callable:
 def _load_families() -> None:
     # Importing a family module registers its loader (and its own model names).
     from . import medclip, open_clip_family, peft_family, transformers_family  # noqa: F401
+    from . import unimedclip  # noqa: F401
 
 
 def list_models() -> list[str]:
