@@ -192,7 +192,8 @@ def _build(args: argparse.Namespace) -> int:
 def _configure_push(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", help="a built benchmark (or adapter) folder")
     parser.add_argument("repo_id", help="ORG/NAME on the Hub")
-    parser.add_argument("--repo-type", default="dataset", choices=["dataset", "model"])
+    parser.add_argument("--repo-type", default=None, choices=["dataset", "model"],
+                        help="default: model for an adapter folder, dataset otherwise")
     parser.add_argument("--private", action="store_true")
 
 
@@ -292,6 +293,24 @@ def _convert(args: argparse.Namespace) -> int:
     from .adaptation.convert import convert_rmc_checkpoint
 
     print(f"adapter: {convert_rmc_checkpoint(args.checkpoint, args.out, base_model=args.base_model)}")
+    return 0
+
+
+def _configure_adapter_card(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("adapter", help="a trained adapter folder")
+    parser.add_argument("--results", help="evaluation results (results.parquet or .csv) to put in the card")
+    parser.add_argument("--model", help="the adapter's model name in the results (default: peft:ADAPTER)")
+    parser.add_argument("--benchmark", help="Hub id of the evaluated benchmark, for the model-index")
+    parser.add_argument("--repo-id", help="the adapter's Hub repo id, for the usage snippets")
+
+
+@command("adapter-card", "re-render an adapter's model card, with robustness results as model-index",
+         _configure_adapter_card)
+def _adapter_card(args: argparse.Namespace) -> int:
+    from .adaptation.card import update_adapter_card
+
+    model = args.model or f"peft:{args.adapter}"
+    print(f"wrote {update_adapter_card(args.adapter, repo_id=args.repo_id, results=args.results, results_model=model, benchmark=args.benchmark)}")
     return 0
 
 

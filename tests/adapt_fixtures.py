@@ -13,7 +13,7 @@ from hf_robustmed.data.source import SourceSplit
 TOY = {
     # colour-coded classes, RGB
     "toyderm": ["reddish lesion", "greenish lesion", "bluish lesion"],
-    # position-coded classes, grey
+    # brightness-coded classes, grey
     "toyxray": ["normal lung", "consolidation"],
 }
 
@@ -24,9 +24,7 @@ def toy_image(dataset: str, label: int, rng: np.random.Generator, size: int = 32
         image = np.full((size, size, 3), 70.0)
         image[..., label] = 190
     else:
-        image = np.full((size, size, 3), 60.0)
-        rows = slice(0, size // 2) if label == 0 else slice(size // 2, size)
-        image[rows] = 200
+        image = np.full((size, size, 3), 70.0 if label == 0 else 180.0)
     image = np.clip(image + noise, 0, 255).astype(np.uint8)
     return image if dataset == "toyderm" else image[..., 0]
 

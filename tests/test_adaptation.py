@@ -106,9 +106,34 @@ def test_training_beats_zero_shot_and_the_adapter_round_trips(toy, offline, tmp_
     from hf_robustmed.evaluation import evaluate
 
     results = evaluate(["biomedclip", f"peft:{out}"], str(bench), tmp_path / "eval", templates=(TEMPLATE,),
-                       corruptions=["clean"], batch_size=32)
-    accuracy = results[results.metric == "accuracy"].groupby("model").value.mean()
+                       batch_size=32)
+    clean = results[(results.metric == "accuracy") & (results.corruption == "clean")]
+    accuracy = clean.groupby("model").value.mean()
     assert accuracy[f"peft:{out}"] >= accuracy["biomedclip"] + 0.2
+    _check_card_and_push(out, results, tmp_path)
+
+
+def _check_card_and_push(out: Path, results, tmp_path: Path) -> None:
+    from unittest import mock
+
+    from huggingface_hub import HfApi, ModelCard
+
+    from hf_robustmed.cli import main
+
+    results.to_parquet(tmp_path / "results.parquet")
+    assert main(["adapter-card", str(out), "--results", str(tmp_path / "results.parquet"), "--benchmark", "org/Toy-C"]) == 0
+    card = ModelCard.load(out / "README.md")
+    found = {(r.dataset_name, r.metric_name): r.metric_value for r in card.data.eval_results}
+    mine = results[(results.model == f"peft:{out}") & (results.metric == "accuracy") & (results.corruption == "clean")]
+    clean = mine.set_index("dataset").value
+    assert found[("toyderm", "clean accuracy")] == round(clean["toyderm"], 4)
+    assert all(r.dataset_type == "org/Toy-C" for r in card.data.eval_results)
+    with mock.patch.object(HfApi, "create_repo"), mock.patch.object(HfApi, "upload_folder", autospec=True) as upload:
+        assert main(["push", str(out), "someone/RobustMedCLIP-toy"]) == 0
+    kwargs = upload.call_args.kwargs
+    assert kwargs["repo_type"] == "model" and "checkpoints/*" in kwargs["ignore_patterns"]
+    card = (out / "README.md").read_text()
+    assert 'PeftModel.from_pretrained(base, "someone/RobustMedCLIP-toy")' in card and "| toyderm |" in card
 
 
 def _stop_after(epochs: int):

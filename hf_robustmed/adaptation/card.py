@@ -10,6 +10,7 @@ from .config import TrainConfig
 from .lora import base_model_id
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "model_cards" / "adapter_card.md"
+RESULTS_FILE = "robustness_results.json"
 TAGS = ["peft", "lora", "open_clip", "medical", "robustness", "zero-shot-image-classification", "hf-robustmed"]
 
 
@@ -24,6 +25,8 @@ def robustness_rows(results, model: str) -> list[dict[str, Any]]:
         if clean.empty or corrupted.empty:
             continue
         rows.append({"dataset": dataset, "clean": float(clean.value.mean()), "corrupted": float(corrupted.value.mean())})
+    if not rows:
+        raise ValueError(f"no dataset has both clean and corrupted results for {model!r}")
     return rows
 
 
@@ -32,32 +35,57 @@ def _eval_results(rows: list[dict[str, Any]], benchmark: str | None):
 
     results = []
     for row in rows:
-        for metric, value, name in (("accuracy", row["clean"], "clean accuracy"),
-                                    ("accuracy", row["corrupted"], "mean corrupted accuracy")):
+        # one model-index entry per (dataset, config): the Hub groups results by dataset type and config
+        for config, value, name in ((f"{row['dataset']}-clean", row["clean"], "clean accuracy"),
+                                    (f"{row['dataset']}-corrupted", row["corrupted"], "mean corrupted accuracy")):
             results.append(EvalResult(task_type="zero-shot-image-classification", dataset_type=benchmark or row["dataset"],
-                                      dataset_name=row["dataset"], dataset_split="test", metric_type=metric,
-                                      metric_name=name, metric_value=round(value, 4)))
+                                      dataset_name=row["dataset"], dataset_config=config, dataset_split="test",
+                                      metric_type="accuracy", metric_name=name, metric_value=round(value, 4)))
     return results
 
 
-def write_adapter_card(folder: str | Path, config: TrainConfig, summary: dict[str, Any], *, repo_id: str | None = None,
-                       results=None, results_model: str | None = None, benchmark: str | None = None) -> Path:
-    """Renders ``folder/README.md``.
+def update_adapter_card(folder: str | Path, *, repo_id: str | None = None, results=None, results_model: str | None = None,
+                        benchmark: str | None = None) -> Path:
+    """Re-renders a trained adapter's card from its saved config and summary, optionally with new results.
 
     Args:
-        folder: The adapter folder.
-        config: Its training config; summary: its ``training_summary.json`` content.
+        folder: The adapter folder written by training.
         repo_id: Hub repo the card's snippets name (default: the folder's name under ``<org>/``).
-        results: Optional long-format evaluation results (``hf-robustmed evaluate``) holding ``results_model``.
+        results: Long-format evaluation results (``hf-robustmed evaluate``), or the path of their Parquet/CSV file;
+            the rows of ``results_model`` become the card's robustness table and model-index (kept for later
+            re-renders in ``robustness_results.json``).
         benchmark: Hub id of the evaluated benchmark, for the model-index ``dataset.type``.
     """
+    import json
+
+    folder = Path(folder)
+    config = TrainConfig.from_yaml(folder / "training_config.yaml")
+    summary = json.loads((folder / "training_summary.json").read_text())
+    saved = folder / RESULTS_FILE
+    if results is not None:
+        if isinstance(results, (str, Path)):
+            import pandas as pd
+
+            results = pd.read_parquet(results) if str(results).endswith(".parquet") else pd.read_csv(results)
+        record = {"benchmark": benchmark, "rows": robustness_rows(results, results_model or "")}
+        with atomic_path(saved) as tmp:
+            tmp.write_text(json.dumps(record, indent=1))
+    record = json.loads(saved.read_text()) if saved.exists() else {"benchmark": None, "rows": []}
+    return write_adapter_card(folder, config, summary, repo_id=repo_id, rows=record["rows"],
+                              benchmark=benchmark or record["benchmark"])
+
+
+def write_adapter_card(folder: str | Path, config: TrainConfig, summary: dict[str, Any], *, repo_id: str | None = None,
+                       rows: list[dict[str, Any]] = (), benchmark: str | None = None) -> Path:
+    """Renders ``folder/README.md`` from the training config and summary, and robustness ``rows``
+    (:func:`robustness_rows`)."""
     from huggingface_hub import ModelCard, ModelCardData
 
     if not TEMPLATE.exists():
         raise FileNotFoundError(f"adapter card template not found at {TEMPLATE}; run from a source checkout")
     folder = Path(folder)
     base = base_model_id(config.base_model)
-    rows = robustness_rows(results, results_model or "") if results is not None else []
+    rows = list(rows)
     name = folder.resolve().name
     data = ModelCardData(library_name="peft", base_model=base, license="mit", tags=TAGS,
                          pipeline_tag="zero-shot-image-classification", model_name=name,
