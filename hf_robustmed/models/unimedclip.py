@@ -86,14 +86,11 @@ IGNORABLE_UNEXPECTED: dict[str, str] = {
 
 # Globals a released training checkpoint pickles besides tensors (Hub pickle scan of the sibling release):
 # NumPy scalars (e.g. a scheduled learning rate) pickled by NumPy 1.x as numpy.core.multiarray.scalar.
-SAFE_GLOBALS = [
-    (np._core.multiarray.scalar, "numpy.core.multiarray.scalar"),
-    np._core.multiarray.scalar,
-    np.dtype,
-    np.dtypes.Float64DType,
-    np.dtypes.Float32DType,
-    np.dtypes.Int64DType,
-]
+_NUMPY_SCALAR = (np._core if hasattr(np, "_core") else np.core).multiarray.scalar
+_DTYPE_CLASSES = [getattr(getattr(np, "dtypes", None), name, None) for name in ("Float64DType", "Float32DType",
+                                                                                 "Int64DType")]
+SAFE_GLOBALS = [(_NUMPY_SCALAR, "numpy.core.multiarray.scalar"), _NUMPY_SCALAR, np.dtype,
+                *[cls for cls in _DTYPE_CLASSES if cls is not None]]
 
 
 @dataclass(frozen=True)
@@ -167,7 +164,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 
     Raises:
         ValueError: If the file needs other pickled objects, or holds no tensor state dict.
+        ImportError: With torch < 2.6 (no allow-listing of globals for weights-only loading).
     """
+    if not hasattr(torch.serialization, "safe_globals"):
+        raise ImportError("UniMed-CLIP checkpoints need torch>=2.6 (weights_only loading with allow-listed NumPy "
+                          "scalars): pip install -U 'hf-robustmed[models]'")
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=_is_zip(path))
@@ -314,7 +315,7 @@ class _NumPy1Pickler(pickle._Pickler):
     dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)
 
     def save_global(self, obj, name=None):
-        if obj is np._core.multiarray.scalar:
+        if obj is _NUMPY_SCALAR:
             self.write(pickle.GLOBAL + b"numpy.core.multiarray\nscalar\n")
             self.memoize(obj)
             return
