@@ -16,9 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/hf-robustmed gallery --suite medmnist-c/pneumoniamnist --sample phantom -o demo_out/gallery_pneumoniamnist.png
-	$(VENV)/bin/hf-robustmed gallery --suite medmnist-c/bloodmnist --sample cells -o demo_out/gallery_bloodmnist.png
-	$(VENV)/bin/hf-robustmed gallery --suite medimeta-c --sample phantom -o demo_out/gallery_medimeta_c.png
+	$(VENV)/bin/hf-robustmed demo -o demo_out
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q -m "not slow"

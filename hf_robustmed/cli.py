@@ -314,6 +314,22 @@ def _adapter_card(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-o", "--out", default="demo_out", help="output folder (default demo_out)")
+    parser.add_argument("--models", default="auto", choices=["auto", "real", "standins"],
+                        help="auto: the real CLIP and BiomedCLIP if their weights are in the local Hugging Face cache, "
+                        "else tiny stand-ins; real: download them; standins: always the stand-ins")
+
+
+@command("demo", "the whole pipeline on embedded data: benchmark, zero-shot evaluation, mCE, adapter, report",
+         _configure_demo)
+def _demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    run_demo(args.out, models=args.models)
+    return 0
+
+
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731

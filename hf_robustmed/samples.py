@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 # Modified Shepp–Logan phantom (Toft 1996): intensity, semi-axes a, b, centre x, y, rotation in degrees.
@@ -46,3 +48,74 @@ def stained_cells(size: int = 224, seed: int = 0) -> np.ndarray:
         image[dist <= 0.55 * r] = (0.38, 0.22, 0.55)
     image += rng.normal(0, 0.02, image.shape)
     return (np.clip(image, 0, 1) * 255).astype(np.uint8)
+
+
+# Real medical images that PyPI packages ship under free licences (scikit-image, pydicom): for the demo pipeline
+# and the Space. Each loader needs its package (the ``space`` extra installs both).
+@dataclass(frozen=True)
+class BundledSample:
+    """A real medical image shipped by a PyPI package.
+
+    Attributes:
+        title: What it shows.
+        modality: Its imaging modality, as a class name a zero-shot model can be prompted with.
+        package: ``skimage`` or ``pydicom``; ``name`` the function (scikit-image) or test file (pydicom).
+        source, licence: Where it comes from, under which licence.
+        dataset: The benchmark dataset it is closest to.
+    """
+
+    title: str
+    modality: str
+    package: str
+    name: str
+    source: str
+    licence: str
+    dataset: str | None = None
+
+    def load(self):
+        """The image as a :class:`~hf_robustmed.medical_images.MedicalImage` (8-bit grey or RGB)."""
+        from .medical_images import ImageReadError, MedicalImage, read_medical_image
+
+        if self.package == "skimage":
+            try:
+                from skimage import data
+            except ImportError:
+                raise ImportError("bundled samples need scikit-image: pip install 'hf-robustmed[space]'") from None
+            pixels = np.ascontiguousarray(getattr(data, self.name)())
+            return MedicalImage(pixels, "PNG/JPEG", f"8-bit {'RGB' if pixels.ndim == 3 else 'grey'}")
+        try:
+            from pydicom.data import get_testdata_file
+        except ImportError:
+            raise ImportError("bundled DICOM samples need pydicom: pip install 'hf-robustmed[space]'") from None
+        path = get_testdata_file(self.name)
+        if path is None:
+            raise ImageReadError(f"pydicom's test file {self.name} is not installed")
+        return read_medical_image(path)
+
+
+BUNDLED_SAMPLES: dict[str, BundledSample] = {
+    "retina": BundledSample(
+        "Retinal fundus photograph (RGB)", "retinal fundus photograph", "skimage", "retina",
+        "scikit-image `data.retina()`: M. Häggström, “Fundus photograph of normal left eye”, Wikimedia Commons",
+        "CC0 1.0", "fundus"),
+    "microaneurysms": BundledSample(
+        "Fundus detail with microaneurysms (grey)", "retinal fundus photograph", "skimage", "microaneurysms",
+        "scikit-image `data.microaneurysms()`: green channel of image 07_dr of the HRF fundus database "
+        "(Budai et al. 2013)", "CC0 (given by the owner, A. Maier)", "retinamnist"),
+    "ihc": BundledSample(
+        "Colon tissue, immunohistochemistry (RGB)", "histopathology slide", "skimage", "immunohistochemistry",
+        "scikit-image `data.immunohistochemistry()`: colonic glands, FHL2 (DAB) with haematoxylin; Center for "
+        "Microscopy and Molecular Imaging (CMMI)", "no known copyright restrictions", "pathmnist"),
+    "cell": BundledSample(
+        "Cell, quantitative phase image (grey)", "microscopy image of a cell", "skimage", "cell",
+        "scikit-image `data.cell()`: cell in saline, digital holographic microscopy (Müller et al. 2018)",
+        "CC0 1.0", "bloodmnist"),
+    "ct": BundledSample(
+        "CT slice (DICOM, 16-bit)", "computed tomography scan", "pydicom", "CT_small.dcm",
+        "pydicom `get_testdata_file(\"CT_small.dcm\")`: NEMA WG04 sample CT1_UNC, downsized to 128×128 by pydicom",
+        "distributed with pydicom (MIT); pydicom's notes on its test files: no known restriction", "organamnist"),
+    "mr": BundledSample(
+        "MR slice (DICOM, 16-bit)", "magnetic resonance scan", "pydicom", "MR_small.dcm",
+        "pydicom `get_testdata_file(\"MR_small.dcm\")`: NEMA WG04 sample MR1_UNC, downsized to 64×64 by pydicom",
+        "distributed with pydicom (MIT); pydicom's notes on its test files: no known restriction"),
+}
