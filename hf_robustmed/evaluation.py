@@ -243,6 +243,7 @@ class Evaluator:
             accuracy = results[results.metric == "accuracy"]
             summary = {
                 "benchmark": self.manifest["name"],
+                "processes": self.accelerator.num_processes,
                 "templates": list(self.templates),
                 "protocol": self._protocol_summary(models, cells),
                 "models": {m: {"clean_accuracy": float(g[g.corruption == "clean"].value.mean()),
@@ -292,6 +293,29 @@ def evaluate(models: Sequence[str], benchmark: str, out_dir: str | Path, *, data
     evaluator = Evaluator(folder, Path(out_dir), batch_size=batch_size, templates=templates,
                           mixed_precision=mixed_precision, protocol=protocol)
     return evaluator.run(list(models), cells)
+
+
+def load_predictions(out_dir: str | Path):
+    """Per-sample predictions of an evaluation folder: one row per (model, cell, image).
+
+    Columns ``model, dataset, corruption, severity, split, index, label, pred, probs``: every metric can be
+    recomputed from them (e.g. with the ``evaluate`` mCE module) without running a model again.
+    """
+    import pandas as pd
+
+    out_dir = Path(out_dir)
+    results = out_dir / "results.parquet"
+    if not results.exists():
+        raise ValueError(f"{out_dir} holds no finished evaluation (results.parquet is missing)")
+    frames = []
+    for model in pd.read_parquet(results, columns=["model"]).model.unique():
+        for path in sorted((out_dir / "cells" / _safe(model)).glob("*/*.parquet")):
+            dataset, corruption, severity = _parse_config(path.parent.name)
+            frame = pd.read_parquet(path)
+            frames.append(frame.assign(model=model, dataset=dataset, corruption=corruption, severity=severity,
+                                       split=path.stem))
+    columns = ["model", "dataset", "corruption", "severity", "split", "index", "label", "pred", "probs"]
+    return pd.concat(frames, ignore_index=True)[columns]
 
 
 def run_from_args(args: argparse.Namespace):

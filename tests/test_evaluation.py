@@ -1,5 +1,8 @@
 """Zero-shot evaluation of tiny stand-in models on a tiny built benchmark, offline."""
 
+import json
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,12 +96,14 @@ def test_cli_and_two_processes_give_identical_results(setup, tmp_path):
     root, models = setup
     args = ["--models", models[0], "--benchmark", str(root / "bench"), "--batch-size", "3"]
     assert main(["evaluate", *args, "-o", str(tmp_path / "one")]) == 0
-    done = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--cpu", "--num_processes", "2", "--num_machines", "1",
-         "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hf_robustmed.evaluation", *args, "-o", str(tmp_path / "two")],
-        capture_output=True, text=True, timeout=300,
-    )
+    # `accelerate launch --cpu` always runs one process; torchrun with ACCELERATE_USE_CPU gives a 2-process gloo group
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
+    done = subprocess.run([*launch, "-m", "hf_robustmed.evaluation", *args, "-o", str(tmp_path / "two")],
+                          capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
+    summaries = [json.loads((tmp_path / run / "summary.json").read_text()) for run in ("one", "two")]
+    assert [s["processes"] for s in summaries] == [1, 2]
     one = pd.read_parquet(tmp_path / "one" / "results.parquet")
     two = pd.read_parquet(tmp_path / "two" / "results.parquet")
     pd.testing.assert_frame_equal(one, two)
