@@ -227,7 +227,10 @@ def _prepend_note(report: Path, models: DemoModels, seconds: float) -> None:
             f"crops of the real medical images bundled by scikit-image and pydicom (medsamples, one class per "
             f"modality), corrupted with the MedMNIST-C and MediMeta-C suites at severities "
             f"{', '.join(map(str, SEVERITIES))}. The adapter was trained for a few epochs on half of each clean "
-            f"validation split. Whole pipeline: {seconds:.0f} s.\n\n")
+            f"validation split. Whole pipeline: {seconds:.0f} s.\n>\n"
+            "> The corruptions, on the bundled fundus photograph (MediMeta-C suite) and a phantom (MedMNIST-C "
+            "pneumoniamnist suite):\n>\n> ![MediMeta-C corruptions](gallery_medimeta_c.png)\n>\n"
+            "> ![MedMNIST-C corruptions](gallery_pneumoniamnist.png)\n\n")
     if report.read_text().startswith("> **hf-robustmed demo."):
         return
     report.write_text(note + report.read_text())

@@ -25,3 +25,13 @@ def rgb224() -> np.ndarray:
 @pytest.fixture(scope="session")
 def grey224() -> np.ndarray:
     return textured_image(224, False)
+
+
+@pytest.fixture
+def fresh_accelerate_state():
+    """accelerate keeps one process-wide state whose precision cannot change: reset it around the test."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)

@@ -284,3 +284,23 @@ def test_converting_an_original_checkpoint_reproduces_its_forward(toy, offline, 
     torch.save({"x": torch.zeros(1)}, tmp_path / "empty.pth")
     with pytest.raises(ValueError, match="no LoRA branches"):
         convert_rmc_checkpoint(tmp_path / "empty.pth", tmp_path / "c3")
+
+
+def test_gradient_accumulation_and_bf16(toy, offline, tmp_path, fresh_accelerate_state):
+    from accelerate.state import AcceleratorState
+    from safetensors.torch import load_file
+
+    from hf_robustmed.adaptation.train import train
+
+    bench = toy[1]
+    runs = {"whole": {}, "accumulated": {"gradient_accumulation": 2}, "bf16": {"mixed_precision": "bf16"}}
+    for name, changes in runs.items():
+        AcceleratorState._reset_state(reset_partial_state=True)
+        train(toy_config(bench, tmp_path / name, epochs=1, selection="last", **changes), progress=False)
+    whole, accumulated = (load_file(tmp_path / n / "adapter_model.safetensors") for n in ("whole", "accumulated"))
+    for key in whole:  # two micro-batches of 8 with the loss halved: the same step as one batch of 16
+        torch.testing.assert_close(accumulated[key], whole[key], rtol=1e-4, atol=1e-6)
+    assert [line["step"] for line in log_lines(tmp_path / "accumulated") if "train_loss" in line] == [3]
+    bf16 = load_file(tmp_path / "bf16" / "adapter_model.safetensors")
+    assert all(torch.isfinite(v).all() for v in bf16.values())
+    assert any(not torch.equal(bf16[k], whole[k]) for k in whole)  # it did run in another precision

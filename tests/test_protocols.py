@@ -257,16 +257,6 @@ def test_cli_protocol_flag(env):
 # ------------------------------------------------------------------------------------------ mixed precision
 
 
-@pytest.fixture
-def fresh_accelerate_state():
-    """accelerate keeps one process-wide state whose precision cannot change: reset it around the test."""
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state(reset_partial_state=True)
-    yield
-    AcceleratorState._reset_state(reset_partial_state=True)
-
-
 def test_bf16_agrees_with_fp32(env, fresh_accelerate_state):
     """bf16 autocast on CPU: probabilities within 0.02 of fp32, and the same predictions wherever fp32's top two
     probabilities are more than 0.04 apart (a closer call may legitimately flip)."""
