@@ -7,7 +7,11 @@ PY := $(VENV)/bin/python
 REF_VENV ?= .venv-ref
 REF_PY := $(REF_VENV)/bin/python
 
-.PHONY: demo test test-all bench parity ref-env clean
+# The Space's browser test (tests/test_space.py) drives Debian's chromium through PyPI playwright (never a
+# Playwright browser download); a fresh machine gets it here. Without apt the test skips (fails under CI=true).
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: demo test test-all bench parity ref-env clean chromium
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,10 +22,17 @@ $(VENV)/.installed: pyproject.toml
 demo: $(VENV)/.installed
 	$(VENV)/bin/hf-robustmed demo -o demo_out
 
-test: $(VENV)/.installed
+chromium:
+	@test -x $(CHROMIUM) || { \
+	  echo "installing Debian's chromium for the Space's browser test"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "WARNING: could not install chromium (apt-get install -y chromium): the browser test will skip, or fail under CI=true"; }
+
+test: $(VENV)/.installed chromium
 	$(PY) -m pytest -q -m "not slow"
 
-test-all: $(VENV)/.installed
+test-all: $(VENV)/.installed chromium
 	$(PY) -m pytest -q
 
 $(REF_VENV)/.installed:

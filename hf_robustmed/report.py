@@ -31,7 +31,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["LEADERBOARD_COLUMNS", "REPORT_FILES", "dataset_figure", "load_results", "write_report"]
+__all__ = ["LEADERBOARD_COLUMNS", "REPORT_FILES", "corruption_error_figure", "dataset_figure", "leaderboard",
+           "load_results", "write_report"]
 
 REPORT_FILES = ("report.md", "leaderboard.csv", "accuracy_vs_severity.png", "radar_top1.png", "radar_ce.png",
                 "mce_per_corruption.png")
@@ -327,6 +328,42 @@ def _figures(results: pd.DataFrame, scores: _Scores) -> dict[str, Figure]:
 # --------------------------------------------------------------------------------------------------------------------
 # The report
 # --------------------------------------------------------------------------------------------------------------------
+
+
+def leaderboard(results: pd.DataFrame | str | os.PathLike, reference: str = "clip-vit-b16",
+                collections: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """The leaderboard of :func:`write_report` (its ``leaderboard.csv``): one row per model, sorted by mCE.
+
+    Args:
+        results: Long-format results, or a ``.parquet`` or ``.csv`` file of them (see :func:`load_results`).
+        reference: The model the errors are normalised by (it scores 100).
+        collections: Named lists of datasets, checked as in :func:`~hf_robustmed.metrics.mce_table`.
+
+    Returns:
+        A frame with the columns :data:`LEADERBOARD_COLUMNS`.
+
+    Raises:
+        ValueError: As :func:`~hf_robustmed.metrics.mce_table` (missing reference, columns or cells).
+    """
+    return _leaderboard(_scores(load_results(results), reference, collections))
+
+
+def corruption_error_figure(results: pd.DataFrame | str | os.PathLike, reference: str = "clip-vit-b16") -> Figure:
+    """The report's ``mce_per_corruption.png``: CE per corruption (mean over the datasets that have it), per model.
+
+    Args:
+        results: Long-format results, or a ``.parquet`` or ``.csv`` file of them (see :func:`load_results`).
+        reference: The model the errors are normalised by (its CE is 1).
+
+    Returns:
+        The matplotlib figure (grouped bars, the reference's level drawn as a dashed line).
+
+    Raises:
+        ValueError: As :func:`~hf_robustmed.metrics.mce_table`.
+        ImportError: If matplotlib is not installed.
+    """
+    results = load_results(results)
+    return _corruption_figure(_corruption_ce(results, _scores(results, reference, None)))
 
 
 def write_report(results: pd.DataFrame | str | os.PathLike, out_dir: str | os.PathLike, *,
