@@ -89,7 +89,8 @@ class Trainer:
         from ..models import create_model
 
         config, device = self.config, self.accelerator.device
-        folders = [resolve_benchmark(b) for b in config.benchmarks]
+        clean = [f"{d}-clean" for d in config.datasets]  # from a Hub repo, only the clean configs are downloaded
+        folders = [resolve_benchmark(b, clean) for b in config.benchmarks]
         self.joint = build_joint_set(folders, config.datasets, split=config.split, fraction=config.fraction,
                                      shots=config.shots, selection=config.selection,
                                      selection_max_per_dataset=config.selection_max_per_dataset, seed=config.seed)
