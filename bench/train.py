@@ -100,7 +100,7 @@ def main() -> int:
         results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
     print(f"ViT-B/16 image tower, batch {args.batch_size}, precision {args.precision}, device {args.device}, "
           f"{args.steps} timed steps after {args.warmup} warm-up")
-    print(f"| mode | trainable parameters | images/s | peak memory (GiB) |\n|---|---:|---:|---:|")
+    print("| mode | trainable parameters | images/s | peak memory (GiB) |\n|---|---:|---:|---:|")
     for mode, r in results.items():
         print(f"| {mode} | {r['trainable_parameters']:,} | {r['images_per_second']:.2f} | {r['peak_memory_gib']:.2f} |")
     speed = results["lora"]["images_per_second"] / results["full"]["images_per_second"]

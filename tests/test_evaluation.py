@@ -146,3 +146,31 @@ def test_killed_evaluation_resumes_to_the_same_results(setup, tmp_path):
     assert not (out / "results.parquet").exists()
     resumed = evaluate(models[:1], str(root / "bench"), out, batch_size=4)
     pd.testing.assert_frame_equal(resumed, reference)
+
+
+def test_every_family_runs_through_the_evaluation(setup, tmp_path, monkeypatch):
+    """MedCLIP, BiomedCLIP (Hub cache), UniMed-CLIP (fork checkpoint) and a PEFT adapter, each by its real loader."""
+    import huggingface_hub.constants as constants
+
+    from hf_robustmed.adaptation.lora import add_lora
+    from hf_robustmed.models.medclip import save_tiny_medclip
+    from hf_robustmed.models.standins import BIOMEDCLIP_REPO, seed_tiny_biomedclip
+    from hf_robustmed.models.unimedclip import seed_tiny_unimedclip
+
+    root, _ = setup
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    seed_tiny_biomedclip(cache, tmp_path / "work")
+    seed_tiny_unimedclip(cache, tmp_path / "work")
+    lora = add_lora(create_model("biomedclip").module, BIOMEDCLIP_REPO, rank=2, alpha=2, dropout=0.0,
+                    target_modules=r"visual\.trunk\.blocks\.\d+\.attn\.qkv", init_lora_weights=False)
+    lora.save_pretrained(tmp_path / "adapter")
+    models = [f"medclip:{save_tiny_medclip(tmp_path / 'medclip')}", "biomedclip", "unimedclip", f"peft:{tmp_path / 'adapter'}"]
+    results = evaluate(models, str(root / "bench"), tmp_path / "out", datasets=["pneumoniamnist"], batch_size=4)
+    accuracy = results[results.metric == "accuracy"]
+    assert set(accuracy.model) == set(models) and (accuracy.n == 7).all()
+    cells = {m: pd.read_parquet(next((tmp_path / "out" / "cells").glob(f"{m.split(':')[0]}*/pneumoniamnist-clean/test.parquet")))
+             for m in ("biomedclip", "peft")}
+    assert not np.allclose(np.stack(cells["peft"].probs), np.stack(cells["biomedclip"].probs))  # the adapter acts

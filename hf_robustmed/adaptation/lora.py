@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ..models.peft_family import require_peft
 from ..models.registry import MODEL_SPECS
-
-
-def _peft():
-    try:
-        import peft
-    except ImportError:
-        raise ImportError("RobustMedCLIP training needs peft: pip install 'hf-robustmed[adapt]'") from None
-    return peft
 
 
 def base_model_id(name_or_spec: str) -> str:
@@ -39,7 +32,7 @@ def add_lora(module: torch.nn.Module, base_id: str, *, rank: int, alpha: float, 
 
     Every weight but the LoRA matrices is frozen. Raises ValueError when the regex matches no module.
     """
-    peft = _peft()
+    peft = require_peft()
     module.name_or_path = base_id  # PEFT copies it into base_model_name_or_path (SPEC §8.3)
     config = peft.LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, bias="none",
                              target_modules=target_modules, init_lora_weights=init_lora_weights)

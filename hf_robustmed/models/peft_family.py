@@ -16,7 +16,8 @@ from .registry import create_model, register_loader, register_model
 DEFAULT_ADAPTER_REPO = "hf-robustmed/RobustMedCLIP"
 
 
-def _peft():
+def require_peft():
+    """The ``peft`` module, or an ImportError naming the extra that installs it."""
     try:
         import peft
     except ImportError:
@@ -36,7 +37,7 @@ def base_spec(base_model_name_or_path: str) -> str:
 @register_loader("peft")
 def load_peft(identifier: str, name: str, device: str) -> ZeroShotModel:
     """A PEFT adapter folder or Hub repo over its open_clip base model (LoRA injected, inference mode)."""
-    peft = _peft()
+    peft = require_peft()
     config = peft.PeftConfig.from_pretrained(identifier)
     base = create_model(base_spec(config.base_model_name_or_path), device=device)
     module = peft.PeftModel.from_pretrained(base.module, identifier).to(device)
