@@ -1,5 +1,19 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
+
+
+def go_offline(patch: pytest.MonkeyPatch, cache: str | Path) -> Path:
+    """The offline Hub kit (SPEC §8.5): ``HF_HUB_OFFLINE`` and the cache ``cache``, for huggingface_hub (already
+    imported: its constants) and for subprocesses (the environment). Returns the cache."""
+    import huggingface_hub.constants as constants
+
+    patch.setattr(constants, "HF_HUB_OFFLINE", True)
+    patch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    patch.setenv("HF_HUB_OFFLINE", "1")
+    patch.setenv("HF_HUB_CACHE", str(cache))
+    return Path(cache)
 
 
 def textured_image(size: int | tuple[int, int] = 224, rgb: bool = True, seed: int = 0) -> np.ndarray:

@@ -13,20 +13,12 @@ pytest.importorskip("open_clip")
 pytest.importorskip("peft")
 
 from adapt_fixtures import build_toy_benchmark  # noqa: E402
+from conftest import go_offline  # noqa: E402
 
 from hf_robustmed.adaptation.config import TrainConfig  # noqa: E402
 from hf_robustmed.models.standins import BIOMEDCLIP_REPO, seed_tiny_biomedclip  # noqa: E402
 
 TEMPLATE = "a medical image of {c} belonging to {d}"  # the random text tower transfers only to its own prompts
-
-
-def go_offline(patch: pytest.MonkeyPatch, cache: Path) -> None:
-    import huggingface_hub.constants as constants
-
-    patch.setattr(constants, "HF_HUB_OFFLINE", True)
-    patch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    patch.setenv("HF_HUB_OFFLINE", "1")
-    patch.setenv("HF_HUB_CACHE", str(cache))
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 pytest.importorskip("accelerate")
 
+from conftest import go_offline  # noqa: E402
 from data_fixtures import write_medmnist  # noqa: E402
 
 from hf_robustmed.data import build_benchmark  # noqa: E402
@@ -150,18 +151,13 @@ def test_killed_evaluation_resumes_to_the_same_results(setup, tmp_path):
 
 def test_every_family_runs_through_the_evaluation(setup, tmp_path, monkeypatch):
     """MedCLIP, BiomedCLIP (Hub cache), UniMed-CLIP (fork checkpoint) and a PEFT adapter, each by its real loader."""
-    import huggingface_hub.constants as constants
-
     from hf_robustmed.adaptation.lora import add_lora
     from hf_robustmed.models.medclip import save_tiny_medclip
     from hf_robustmed.models.standins import BIOMEDCLIP_REPO, seed_tiny_biomedclip
     from hf_robustmed.models.unimedclip import seed_tiny_unimedclip
 
     root, _ = setup
-    cache = tmp_path / "hub"
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cache = go_offline(monkeypatch, tmp_path / "hub")
     seed_tiny_biomedclip(cache, tmp_path / "work")
     seed_tiny_unimedclip(cache, tmp_path / "work")
     lora = add_lora(create_model("biomedclip").module, BIOMEDCLIP_REPO, rank=2, alpha=2, dropout=0.0,

@@ -6,6 +6,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 
+from conftest import go_offline  # noqa: E402
+
 from hf_robustmed.models import DEFAULT_TEMPLATES, build_prompts, create_model, list_models  # noqa: E402
 from hf_robustmed.models.standins import (  # noqa: E402
     save_tiny_open_clip,
@@ -24,13 +26,7 @@ def folders(tmp_path_factory):
 
 @pytest.fixture
 def offline_hub(monkeypatch, tmp_path):
-    import huggingface_hub.constants as constants
-
-    cache = tmp_path / "hub"
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return cache
+    return go_offline(monkeypatch, tmp_path / "hub")
 
 
 def test_registry_names_the_papers_models():

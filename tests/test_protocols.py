@@ -17,6 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("open_clip")
 pytest.importorskip("accelerate")
 
+from conftest import go_offline  # noqa: E402
 from data_fixtures import write_medimeta, write_medmnist  # noqa: E402
 
 from hf_robustmed.data import build_benchmark  # noqa: E402
@@ -39,8 +40,6 @@ FUNDUS_LABELS = {0: "normal", 1: "abnormal"}  # MedIMeta's order; the original p
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     """Benchmark, tiny models, and an offline Hub cache seeded with BiomedCLIP and UniMed-CLIP stand-ins."""
-    from huggingface_hub import constants
-
     from hf_robustmed.models.standins import save_tiny_open_clip, seed_tiny_biomedclip
     from hf_robustmed.models.unimedclip import seed_tiny_unimedclip
 
@@ -56,9 +55,7 @@ def env(tmp_path_factory):
     build_benchmark(jobs, root / "bench", shard_rows=4, progress=False)
     clip = f"local-dir:{save_tiny_open_clip(root / 'clip', image_size=224)}"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(constants, "HF_HUB_OFFLINE", True)
-        patch.setattr(constants, "HF_HUB_CACHE", str(root / "hub"))
-        patch.setenv("HF_HUB_OFFLINE", "1")
+        go_offline(patch, root / "hub")
         seed_tiny_biomedclip(root / "hub", root / "work", image_size=224)
         seed_tiny_unimedclip(root / "hub", root / "work")
         yield {"root": root, "bench": root / "bench", "clip": clip}

@@ -23,6 +23,8 @@ pytest.importorskip("peft")
 pytest.importorskip("pydicom")
 pytest.importorskip("skimage")
 
+from conftest import go_offline  # noqa: E402
+
 from hf_robustmed.data.medmnist import MEDMNIST_INFO  # noqa: E402
 from hf_robustmed.medical_images import scale_to_uint8  # noqa: E402
 from hf_robustmed.metrics import RESULT_COLUMNS  # noqa: E402
@@ -55,17 +57,12 @@ def _results() -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def space_env(tmp_path_factory):
     """The test kit of SPEC §8.5: offline Hub cache seeded with the stand-ins, temp folders, the Space's variables."""
-    import huggingface_hub.constants as constants
-
     root = tmp_path_factory.mktemp("space")
     patch = pytest.MonkeyPatch()
     patch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     patch.setenv("GRADIO_TEMP_DIR", str(root / "gradio"))
-    patch.setenv("HF_HUB_OFFLINE", "1")
-    patch.setenv("HF_HUB_CACHE", str(root / "hub"))
     patch.setenv("HF_HOME", str(root / "hf_home"))
-    patch.setattr(constants, "HF_HUB_OFFLINE", True)
-    patch.setattr(constants, "HF_HUB_CACHE", str(root / "hub"))
+    go_offline(patch, root / "hub")
 
     import peft
 

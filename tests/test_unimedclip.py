@@ -18,6 +18,8 @@ pytest.importorskip("transformers")
 
 import torch.nn.functional as F  # noqa: E402
 
+from conftest import go_offline  # noqa: E402
+
 from hf_robustmed.models import create_model, list_models  # noqa: E402
 from hf_robustmed.models.unimedclip import (  # noqa: E402
     HUB_FILE,
@@ -33,13 +35,9 @@ TEXTS = ["a medical image of a cnv belonging to oct", "normal"]
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
     """A Hub cache seeded with the stand-in under the real repo ids; offline for the whole module."""
-    from huggingface_hub import constants
-
     root = tmp_path_factory.mktemp("unimedclip")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(constants, "HF_HUB_OFFLINE", True)
-        patch.setattr(constants, "HF_HUB_CACHE", str(root / "hub"))
-        patch.setenv("HF_HUB_OFFLINE", "1")
+        go_offline(patch, root / "hub")
         checkpoint = Path(seed_tiny_unimedclip(root / "hub", root / "work"))
         yield SimpleNamespace(root=root, checkpoint=checkpoint, text_folder=root / "work" / "biomedbert")
 
