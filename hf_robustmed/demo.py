@@ -46,17 +46,14 @@ class DemoModels:
     adapted: str
 
 
-def _hub_cache() -> Path:
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"])
-    return Path(os.environ.get("HF_HOME", Path.home() / ".cache" / "huggingface")) / "hub"
-
-
 def real_weights_cached() -> bool:
     """Whether the real BiomedCLIP and OpenAI CLIP weights lie in the local Hugging Face cache (no network)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    from .models.open_clip_family import WEIGHT_FILES
+
     def cached(repo: str) -> bool:
-        snapshots = _hub_cache() / f"models--{repo.replace('/', '--')}" / "snapshots"
-        return any(snapshots.glob("*/open_clip_model.safetensors")) or any(snapshots.glob("*/open_clip_pytorch_model.bin"))
+        return any(isinstance(try_to_load_from_cache(repo, name), str) for name in WEIGHT_FILES)
 
     return cached(BIOMEDCLIP_REPO) and cached(CLIP_REPO)
 
@@ -139,7 +136,7 @@ def prepare_models(out: Path, mode: str) -> DemoModels:
     os.environ["HF_HUB_CACHE"] = str((out / "hub").resolve())
     import huggingface_hub.constants as constants
 
-    constants.HF_HUB_OFFLINE, constants.HF_HUB_CACHE = True, os.environ["HF_HUB_CACHE"]  # if imported before
+    constants.HF_HUB_OFFLINE, constants.HF_HUB_CACHE = True, os.environ["HF_HUB_CACHE"]  # read at its import
     from .models.standins import save_tiny_open_clip, seed_tiny_biomedclip
 
     seed_tiny_biomedclip(out / "hub", out / "models")
@@ -231,6 +228,4 @@ def _prepend_note(report: Path, models: DemoModels, seconds: float) -> None:
             "> The corruptions, on the bundled fundus photograph (MediMeta-C suite) and a phantom (MedMNIST-C "
             "pneumoniamnist suite):\n>\n> ![MediMeta-C corruptions](gallery_medimeta_c.png)\n>\n"
             "> ![MedMNIST-C corruptions](gallery_pneumoniamnist.png)\n\n")
-    if report.read_text().startswith("> **hf-robustmed demo."):
-        return
     report.write_text(note + report.read_text())

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from ._optional import require
 from .corruptions import corrupt, list_corruptions
 from .files import atomic_path
 
@@ -102,10 +103,7 @@ _LUMA_601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
 def _new_figure(**kwargs: object) -> Figure:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("these figures need matplotlib; install hf-robustmed[viz]") from None
+    Figure = require("matplotlib.figure", "viz", "these figures").Figure
     return Figure(**kwargs)
 
 

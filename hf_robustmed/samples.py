@@ -74,20 +74,14 @@ class BundledSample:
 
     def load(self):
         """The image as a :class:`~hf_robustmed.medical_images.MedicalImage` (8-bit grey or RGB)."""
+        from ._optional import require
         from .medical_images import ImageReadError, MedicalImage, read_medical_image
 
         if self.package == "skimage":
-            try:
-                from skimage import data
-            except ImportError:
-                raise ImportError("bundled samples need scikit-image: pip install 'hf-robustmed[space]'") from None
+            data = require("skimage.data", "space", "bundled samples")
             pixels = np.ascontiguousarray(getattr(data, self.name)())
             return MedicalImage(pixels, "PNG/JPEG", f"8-bit {'RGB' if pixels.ndim == 3 else 'grey'}")
-        try:
-            from pydicom.data import get_testdata_file
-        except ImportError:
-            raise ImportError("bundled DICOM samples need pydicom: pip install 'hf-robustmed[space]'") from None
-        path = get_testdata_file(self.name)
+        path = require("pydicom.data", "space", "bundled DICOM samples").get_testdata_file(self.name)
         if path is None:
             raise ImageReadError(f"pydicom's test file {self.name} is not installed")
         return read_medical_image(path)

@@ -7,7 +7,6 @@ a server, which must answer on ``GRADIO_SERVER_PORT`` before it is stopped.
 
 import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -75,4 +74,3 @@ def test_demo_then_every_readme_one_liner(tmp_path):
     (tmp_path / "readme.sh").write_text(script(readme_blocks(), port))
     done = subprocess.run(["bash", "readme.sh"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, (done.stdout[-3000:], done.stderr[-3000:])
-    shutil.rmtree(out / "hub", ignore_errors=True)

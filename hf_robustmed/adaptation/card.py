@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from ..files import atomic_path
+from ..models.peft_family import base_model_id
 from .config import TrainConfig
-from .lora import base_model_id
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "model_cards" / "adapter_card.md"
 RESULTS_FILE = "robustness_results.json"
@@ -63,11 +63,9 @@ def update_adapter_card(folder: str | Path, *, repo_id: str | None = None, resul
     summary = json.loads((folder / "training_summary.json").read_text())
     saved = folder / RESULTS_FILE
     if results is not None:
-        if isinstance(results, (str, Path)):
-            import pandas as pd
+        from ..report import load_results
 
-            results = pd.read_parquet(results) if str(results).endswith(".parquet") else pd.read_csv(results)
-        record = {"benchmark": benchmark, "rows": robustness_rows(results, results_model or "")}
+        record = {"benchmark": benchmark, "rows": robustness_rows(load_results(results), results_model or "")}
         with atomic_path(saved) as tmp:
             tmp.write_text(json.dumps(record, indent=1))
     record = json.loads(saved.read_text()) if saved.exists() else {"benchmark": None, "rows": []}

@@ -76,7 +76,8 @@ def convert_rmc_checkpoint(checkpoint: str | Path, out_dir: str | Path, *, base_
     from peft import set_peft_model_state_dict
 
     from ..models import create_model
-    from .lora import add_lora, base_model_id
+    from ..models.peft_family import base_model_id
+    from .lora import add_lora
 
     state = load_original_state(checkpoint)
     blocks = branches(state)

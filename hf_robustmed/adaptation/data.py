@@ -38,15 +38,15 @@ class DatasetRows:
                            self.labels[keep], self.indices[keep])
 
 
-def find_dataset(benchmarks: Sequence[Path], dataset: str) -> tuple[Path, list[str]]:
-    """The benchmark folder that holds ``dataset`` and its class names (from its manifest)."""
-    for folder in benchmarks:
-        info = json.loads((folder / "benchmark.json").read_text())["datasets"].get(dataset)
+def find_dataset(manifests: dict[Path, dict], dataset: str) -> tuple[Path, list[str]]:
+    """The benchmark folder that holds ``dataset`` and its class names, from the folders' build manifests."""
+    for folder, manifest in manifests.items():
+        info = manifest["datasets"].get(dataset)
         if info is not None:
             if info.get("multilabel"):
                 raise ValueError(f"{dataset} is multi-label; the joint training set needs single-label datasets")
             return folder, list(info["class_names"])
-    names = sorted({d for f in benchmarks for d in json.loads((f / "benchmark.json").read_text())["datasets"]})
+    names = sorted({d for manifest in manifests.values() for d in manifest["datasets"]})
     raise ValueError(f"dataset {dataset!r} is in none of the benchmarks; they hold: {', '.join(names)}")
 
 
@@ -132,8 +132,9 @@ def build_joint_set(benchmarks: Sequence[Path], datasets: Sequence[str], *, spli
         raise ValueError(f"datasets listed twice: {list(datasets)}")
     class_names, offsets, train, chosen, manifests = {}, {}, {}, {}, {}
     offset = 0
+    built = {folder: json.loads((folder / "benchmark.json").read_text()) for folder in benchmarks}
     for dataset in datasets:
-        folder, names = find_dataset(benchmarks, dataset)
+        folder, names = find_dataset(built, dataset)
         pool = read_clean_rows(folder, dataset, names, split)
         manifest = FewShotManifest.sample(dataset, split, pool.labels, pool.indices, fraction=fraction, k=shots, seed=seed)
         class_names[dataset], offsets[dataset], manifests[dataset] = names, offset, manifest

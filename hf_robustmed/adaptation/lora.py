@@ -5,25 +5,6 @@ from __future__ import annotations
 import torch
 
 from ..models.peft_family import require_peft
-from ..models.registry import MODEL_SPECS
-
-
-def base_model_id(name_or_spec: str) -> str:
-    """What ``adapter_config.json`` records as the base: a bare Hub repo id, or a folder's absolute path.
-
-    Raises:
-        ValueError: For bases that PEFT users could not rebuild from a Hub id or folder (other schemes).
-    """
-    from pathlib import Path
-
-    spec = MODEL_SPECS[name_or_spec].spec if name_or_spec in MODEL_SPECS else name_or_spec
-    scheme, _, identifier = spec.partition(":")
-    if scheme == "hf-hub":
-        return identifier
-    if scheme == "local-dir":
-        return str(Path(identifier).resolve())
-    raise ValueError(f"LoRA adaptation needs an open_clip base from the Hub (hf-hub:) or a folder (local-dir:), "
-                     f"got {name_or_spec!r}")
 
 
 def add_lora(module: torch.nn.Module, base_id: str, *, rank: int, alpha: float, dropout: float, target_modules: str,

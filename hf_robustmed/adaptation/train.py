@@ -24,9 +24,10 @@ import numpy as np
 import torch
 
 from ..files import atomic_path
+from ..models.peft_family import base_model_id
 from .config import TrainConfig, add_config_arguments, config_from_args
 from .data import AugmentedImages, EpochPermutation, JointSet, build_joint_set
-from .lora import LoraClassifier, add_lora, base_model_id, trainable_parameters
+from .lora import LoraClassifier, add_lora, trainable_parameters
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 SUMMARY = "training_summary.json"
@@ -45,7 +46,10 @@ class TrainState:
 
 
 class SelectionImages:
-    """Selection rows decoded with the model's own (evaluation) preprocessing; items (pixels, label, dataset id)."""
+    """Selection rows decoded with the model's own (evaluation) preprocessing; items (pixels, label, dataset id).
+
+    Holds only the transform (not the model), so that data-loading workers stay light.
+    """
 
     def __init__(self, joint: JointSet, preprocess):
         from ..data.reader import decode_png
@@ -95,7 +99,6 @@ class Trainer:
                                      shots=config.shots, selection=config.selection,
                                      selection_max_per_dataset=config.selection_max_per_dataset, seed=config.seed)
         base = create_model(config.base_model, device=str(device))
-        self.preprocess = base.preprocess
         text = base.encode_text(self.joint.prompts(config.train_template))
         self.selection_weights = torch.cat([
             base.classifier(self.joint.class_names[d], d, (config.eval_template,)) for d in self.joint.datasets])
@@ -202,7 +205,8 @@ class Trainer:
         hits, owners = torch.cat(hits), torch.cat(owners)
         return float(np.mean([hits[owners == i].mean().item() for i in owners.unique().tolist()]))
 
-    def _train_epoch(self, epoch: int, state: TrainState, bar) -> float:
+    def _train_epoch(self, epoch: int, state: TrainState, bar) -> tuple[float, float]:
+        """One epoch; returns its mean loss and training images per second."""
         self.head.train()
         self.loader.set_epoch(epoch)  # accelerate's loader re-sets its sampler's epoch from its own counter
         self.sampler.set_epoch(epoch)
@@ -225,8 +229,7 @@ class Trainer:
                 bar.set_postfix(loss=f"{np.mean(window):.4f}")
                 window = []
         losses.extend(window)
-        self._images_per_second = len(self.train_set) / (time.perf_counter() - started)
-        return float(np.mean(losses))
+        return float(np.mean(losses)), len(self.train_set) / (time.perf_counter() - started)
 
     def run(self) -> Path:
         """Trains (or resumes, or finds the run finished) and writes the adapter folder; returns it."""
@@ -249,7 +252,7 @@ class Trainer:
         bar = tqdm(total=steps_per_epoch * self.config.epochs, initial=state.global_step, desc="train",
                    disable=not (self.progress and self.accelerator.is_main_process))
         for epoch in range(state.epoch + 1, self.config.epochs):
-            loss = self._train_epoch(epoch, state, bar)
+            loss, images_per_second = self._train_epoch(epoch, state, bar)
             score = self.select_score() if self.config.selection != "last" else None
             improved = score is not None and (state.best_score is None or score > state.best_score)
             if improved:
@@ -261,7 +264,7 @@ class Trainer:
             elif score is not None:
                 state.stale_epochs += 1
             self._log({"epoch": epoch + 1, "step": state.global_step, "train_loss": loss, "selection_score": score,
-                       "images_per_second": self._images_per_second})
+                       "images_per_second": images_per_second})
             state.epoch = epoch
             state.log_bytes = (self.out / "train_log.jsonl").stat().st_size if self.accelerator.is_main_process else 0
             self._save_checkpoint(state, best)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._optional import require
 from .source import SourceSplit
 
 
@@ -53,10 +54,7 @@ def load_image_dataset(
         dataset_id: Id used in config names (default: the last part of ``path`` or ``data_dir``).
         image_column, label_column: Columns holding the image and its ``ClassLabel``.
     """
-    try:
-        import datasets
-    except ImportError:
-        raise ImportError("loading Hugging Face datasets needs `datasets`: pip install 'hf-robustmed[data]'") from None
+    datasets = require("datasets", "data", "loading Hugging Face datasets")
     data = datasets.load_dataset(path, name, split=split, **load_kwargs)
     feature = data.features.get(label_column)
     if not isinstance(feature, datasets.ClassLabel):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._optional import require
 from .arrays import NpzArray
 from .download import download
 from .source import SourceSplit
@@ -38,10 +39,7 @@ _SPLIT_FILES = {"train": "train", "validation": "val", "val": "val", "test": "te
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        import yaml
-    except ImportError:
-        raise ImportError("reading MedIMeta needs PyYAML: pip install 'hf-robustmed[data]'") from None
+    yaml = require("yaml", "data", "reading MedIMeta")
     try:
         return yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -125,10 +123,7 @@ def _load_labels(path: Path) -> np.ndarray:
 
 
 def _hdf5_images(path: Path):
-    try:
-        import h5py
-    except ImportError:
-        raise ImportError("reading MedIMeta needs h5py: pip install 'hf-robustmed[data]'") from None
+    h5py = require("h5py", "data", "reading MedIMeta")
     try:
         return h5py.File(path, "r")["images"]
     except FileNotFoundError:

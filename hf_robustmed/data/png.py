@@ -14,6 +14,8 @@ import zlib
 
 import numpy as np
 
+from .._optional import require
+
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COLOUR_TYPES = {1: 0, 3: 2, 4: 6}  # grey, RGB, RGBA
 _UP = 2
@@ -25,10 +27,7 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 
 def encode_png(image: np.ndarray) -> bytes:
     """PNG bytes of an ``H×W``, ``H×W×1``, ``H×W×3`` or ``H×W×4`` uint8 image."""
-    try:
-        import deflate
-    except ImportError:
-        raise ImportError("writing benchmarks needs `deflate` (libdeflate): pip install 'hf-robustmed[data]'") from None
+    deflate = require("deflate", "data", "writing benchmarks")
     if image.dtype != np.uint8:
         raise ValueError(f"PNG encoding needs uint8 images, got {image.dtype}")
     channels = 1 if image.ndim == 2 else image.shape[2]

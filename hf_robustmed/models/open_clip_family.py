@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .._optional import require
 from .base import ZeroShotModel
 from .registry import register_loader
 
@@ -11,11 +12,7 @@ WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
 
 def _open_clip():
-    try:
-        import open_clip
-    except ImportError:
-        raise ImportError("open_clip models need open_clip_torch: pip install 'hf-robustmed[models]'") from None
-    return open_clip
+    return require("open_clip", "models", "open_clip models")
 
 
 def _require_weights(scheme: str, identifier: str) -> None:

@@ -10,23 +10,37 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from .._optional import require
 from .base import ZeroShotModel
-from .registry import create_model, register_loader, register_model
+from .registry import MODEL_SPECS, create_model, register_loader, register_model
 
 DEFAULT_ADAPTER_REPO = "hf-robustmed/RobustMedCLIP"
 
 
 def require_peft():
     """The ``peft`` module, or an ImportError naming the extra that installs it."""
-    try:
-        import peft
-    except ImportError:
-        raise ImportError("adapter models need peft: pip install 'hf-robustmed[adapt]'") from None
-    return peft
+    return require("peft", "adapt", "adapter models")
+
+
+def base_model_id(name_or_spec: str) -> str:
+    """What ``adapter_config.json`` records as the base: a bare Hub repo id, or a folder's absolute path.
+
+    Raises:
+        ValueError: For bases that PEFT users could not rebuild from a Hub id or folder (other schemes).
+    """
+    spec = MODEL_SPECS[name_or_spec].spec if name_or_spec in MODEL_SPECS else name_or_spec
+    scheme, _, identifier = spec.partition(":")
+    if scheme == "hf-hub":
+        return identifier
+    if scheme == "local-dir":
+        return str(Path(identifier).resolve())
+    raise ValueError(f"LoRA adaptation needs an open_clip base from the Hub (hf-hub:) or a folder (local-dir:), "
+                     f"got {name_or_spec!r}")
 
 
 def base_spec(base_model_name_or_path: str) -> str:
-    """The zoo spec of an adapter's base: a local folder → ``local-dir:``, otherwise an open_clip Hub repo."""
+    """The zoo spec of an adapter's base (the inverse of :func:`base_model_id`): a local folder → ``local-dir:``,
+    otherwise an open_clip Hub repo."""
     if not base_model_name_or_path:
         raise ValueError("the adapter's adapter_config.json has no base_model_name_or_path")
     if Path(base_model_name_or_path).is_dir():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from .._optional import require
 from .base import ZeroShotModel
 from .registry import register_loader
 
@@ -16,12 +17,9 @@ def _features(output) -> torch.Tensor:
 @register_loader("transformers")
 def load_transformers_clip(identifier: str, name: str, device: str) -> ZeroShotModel:
     """A ``CLIPModel`` and its ``CLIPProcessor`` (weights from safetensors only)."""
-    try:
-        from transformers import CLIPModel, CLIPProcessor
-    except ImportError:
-        raise ImportError("transformers models need transformers: pip install 'hf-robustmed[models]'") from None
-    model = CLIPModel.from_pretrained(identifier, use_safetensors=True).to(device).eval()
-    processor = CLIPProcessor.from_pretrained(identifier)
+    transformers = require("transformers", "models", "transformers models")
+    model = transformers.CLIPModel.from_pretrained(identifier, use_safetensors=True).to(device).eval()
+    processor = transformers.CLIPProcessor.from_pretrained(identifier)
 
     def encode_text(texts: list[str]) -> torch.Tensor:
         inputs = processor(text=texts, padding=True, truncation=True, return_tensors="pt").to(device)

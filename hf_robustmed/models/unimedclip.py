@@ -58,6 +58,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from .._optional import require
 from .base import ZeroShotModel
 from .registry import register_loader, register_model
 
@@ -117,11 +118,8 @@ class UniMedArchitecture:
 
 
 def _open_clip():
-    try:
-        import open_clip
-    except ImportError:
-        raise ImportError("UniMed-CLIP needs open_clip_torch and transformers: pip install 'hf-robustmed[models]'") from None
-    return open_clip
+    require("transformers", "models", "UniMed-CLIP")
+    return require("open_clip", "models", "UniMed-CLIP")
 
 
 # --------------------------------------------------------------------------------------------- the checkpoint
