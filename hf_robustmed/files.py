@@ -1,52 +1,65 @@
-"""File helpers: reading images with clear errors, and atomic writes (a temporary name, then a rename)."""
+"""File helpers: reading images (the toolkit's one reader), atomic writes that follow the umask, writing images."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from .medical_images import ImageReadError, read_medical_image
 
 def read_image(path: str | os.PathLike) -> np.ndarray:
-    """Reads an image file as a uint8 array (grey ``H×W``, ``H×W×3``, or with alpha ``H×W×4``).
+    """Reads an image file as 8-bit grey ``H×W`` or RGB ``H×W×3``: any common format, 16-bit or DICOM.
 
-    16-bit greyscale files are scaled to 8 bits (``v >> 8``); palette and CMYK images are converted to RGB(A).
+    :func:`~hf_robustmed.medical_images.read_medical_image` does the reading (16-bit and float images min–max
+    scaled, DICOM windowed, alpha composited over black: the policy of every entry point); this names the file in
+    the error.
 
     Raises:
-        ValueError: If the file is missing, unreadable or not an image.
+        ValueError: If the file is missing, unreadable or not an image; the message names the file and the reason.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"image file not found: {path}")
     try:
-        with Image.open(path) as pil:
-            pil.load()
-            if pil.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
-                return (np.asarray(pil, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8)
-            if pil.mode not in ("L", "RGB", "RGBA", "LA"):
-                pil = pil.convert("RGBA" if "A" in pil.mode or "transparency" in pil.info else "RGB")
-            return np.asarray(pil)
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+        return read_medical_image(path).pixels
+    except ImageReadError as error:
         raise ValueError(f"cannot read image {path}: {error}") from None
+
+
+_NEW_FILE_MODE = 0o666  # what open() asks for; the kernel removes the umask's bits (0o644 under umask 022)
+
+
+def _create_temporary(path: Path) -> Path:
+    """Creates an empty, uniquely named file beside ``path`` with the permissions a plain ``open()`` would give.
+
+    ``tempfile.mkstemp`` creates files readable by their owner only (0600) whatever the umask; a shard, card or
+    adapter renamed from one would lock out colleagues, a shared data folder or a Space running as another user.
+    """
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp{path.suffix}")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _NEW_FILE_MODE)
+        except FileExistsError:
+            continue
+        os.close(fd)
+        return tmp
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a temporary path beside ``path``, renamed onto ``path`` only if the block succeeds.
 
-    A reader never sees a half-written file, and a failed or killed write leaves no file at ``path``.
+    A reader never sees a half-written file, and a failed or killed write leaves no file at ``path``. The file
+    gets the permissions of any new file (``0o666`` less the umask).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = _create_temporary(path)
     try:
-        yield Path(tmp)
+        yield tmp
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -12,6 +12,12 @@ slope/intercept) is applied, then the file's first VOI window (``WindowCenter``/
 full minimum–maximum range; MONOCHROME1 is inverted; of a multi-frame file the middle frame is read.
 
 The result is grey ``H×W`` or colour ``H×W×3`` uint8: what the corruption engine and every model take.
+
+This is the one policy of every entry point: ``hf-robustmed corrupt`` and ``gallery`` read files with
+:func:`read_medical_image`, the Space reads uploads with it, and benchmark sources built from a Hugging Face image
+dataset or an image folder convert each decoded Pillow image with :func:`pil_to_uint8` (the same conversion).
+A 12-bit scan stored in a 16-bit PNG therefore spans 0–255 everywhere; it is never shifted (``v >> 8``, nearly black)
+nor saturated (Pillow's ``convert("RGB")``).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["ImageReadError", "MedicalImage", "read_medical_image", "scale_to_uint8"]
+__all__ = ["ImageReadError", "MedicalImage", "pil_to_uint8", "read_medical_image", "scale_to_uint8"]
 
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
 _HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
@@ -99,8 +105,12 @@ def _composite_over_black(array: np.ndarray) -> np.ndarray:
     return out[..., 0] if out.shape[-1] == 1 else out
 
 
-def _from_pil(pil: Image.Image) -> tuple[np.ndarray, str]:
-    """An opened Pillow image (first frame) → 8-bit grey or RGB, and a note on the conversion."""
+def pil_to_uint8(pil: Image.Image) -> tuple[np.ndarray, str]:
+    """An opened, loaded Pillow image (first frame) → 8-bit grey ``H×W`` or RGB ``H×W×3``, and a note on how.
+
+    The conversion of the module docstring: EXIF orientation applied; 16/32-bit and float grey min–max scaled;
+    1-bit, palette and other colour modes to grey or RGB; alpha composited over black.
+    """
     pil = ImageOps.exif_transpose(pil) or pil
     mode = pil.mode
     if mode in _HIGH_DEPTH_MODES:
@@ -137,7 +147,7 @@ def _read_pil(data: bytes, max_pixels: int | None) -> MedicalImage:
         _check_pixels(*pil.size, max_pixels)
         try:
             pil.load()
-            pixels, note = _from_pil(pil)
+            pixels, note = pil_to_uint8(pil)
         except Exception as error:  # truncated or corrupt data, unsupported variants (any error type of a plugin)
             raise ImageReadError(f"the {pil.format or 'image'} file is damaged or unsupported: {error}") from None
         return MedicalImage(np.ascontiguousarray(pixels), pil.format or "image", note)

@@ -29,7 +29,7 @@ from hf_robustmed.data import (
     load_medmnist_c_npz,
 )
 from hf_robustmed.data.benchmarks import medimeta_c_jobs, medmnist_c_jobs
-from hf_robustmed.data.builder import BuildJob
+from hf_robustmed.data.builder import STAGING, BuildJob
 
 datasets = pytest.importorskip("datasets")
 OCT_LABELS = {0: "CNV", 1: "DME", 2: "DRUSEN", 3: "NORMAL"}
@@ -187,16 +187,23 @@ def test_killed_build_resumes_to_identical_output(medmnist_root, tmp_path):
     out = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-c", BUILD_SCRIPT, str(medmnist_root), str(out)])
     deadline = time.time() + 60
-    while len(list(out.glob("*/*.parquet"))) < 8 and time.time() < deadline:
+    while len(list(out.glob(f"{STAGING}/*/*.parquet"))) < 8 and time.time() < deadline:
         time.sleep(0.01)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    done_before = len(list(out.glob("*/*.parquet")))
+    done_before = len(list(out.glob(f"{STAGING}/*/*.parquet")))
     expected_total = len(list(reference.glob("*/*.parquet")))
     assert 0 < done_before < expected_total, "the kill should land mid-build"
-    assert not (out / "README.md").exists()
+    # Nothing is loadable until the build is complete: no card, no visible shard or manifest for datasets to find.
+    assert not (out / "README.md").exists() and not (out / "benchmark.json").exists()
+    assert not list(out.glob("*/*.parquet"))
+    with pytest.raises(FileNotFoundError, match="doesn't contain any data files"):
+        datasets.load_dataset(str(out), split="test", cache_dir=str(tmp_path / ".cache_default"))
+    with pytest.raises((ValueError, FileNotFoundError)):
+        datasets.load_dataset(str(out), "bloodmnist-clean", split="test", cache_dir=str(tmp_path / ".cache_named"))
     subprocess.run([sys.executable, "-c", BUILD_SCRIPT, str(medmnist_root), str(out)], check=True)
     assert _tree(out) == _tree(reference)
+    assert not (out / STAGING).exists()
 
 
 def test_truncated_and_inconsistent_sources_fail_clearly(medmnist_root, medimeta_root, tmp_path):
@@ -310,3 +317,47 @@ def test_dataset_script_builds_and_pushes(medmnist_root, tmp_path):
                                            "--push-to-hub", "me/MedMNIST-C"])
     assert code == 0 and upload.call_args.kwargs["repo_id"] == "me/MedMNIST-C"
     assert (tmp_path / "out" / "pneumoniamnist-pixelate-3").is_dir()
+
+
+def test_image_size_is_checked_against_the_file_and_info(medimeta_root, tmp_path):
+    import yaml
+
+    root = tmp_path / "sized"
+    root.mkdir()
+    write_medmnist(root, "bloodmnist", rgb=True, classes=8, size=64, seed=1)
+    (root / "bloodmnist_64.npz").rename(root / "bloodmnist_224.npz")  # 64-px images under the 224-px name
+    with pytest.raises(ValueError, match="must hold 224×224 images, but test_images are 64×64"):
+        load_medmnist("bloodmnist", "test", size=224, root=root)
+    out = tmp_path / "out"
+    assert main(["build", "medmnist-c", "--source-root", str(root), "--datasets", "bloodmnist", "-o", str(out)]) == 2
+    assert not out.exists() or not list(out.rglob("*.parquet"))
+    info_path = medimeta_root / "oct" / "info.yaml"
+    info = yaml.safe_load(info_path.read_text())
+    info["input_size"] = [1, 224, 224]
+    info_path.write_text(yaml.safe_dump(info))
+    with pytest.raises(ValueError, match="info.yaml declares 224×224 images, images.hdf5 holds 32×32"):
+        load_medimeta("oct", root=medimeta_root)
+
+
+def test_every_medmnist_size_is_checksummed(tmp_path, monkeypatch):
+    import io
+    import re
+    import urllib.request
+
+    from hf_robustmed.data.medmnist import MEDMNIST_INFO, SIZES
+
+    for info in MEDMNIST_INFO.values():
+        assert sorted(info.md5) == sorted(SIZES) and all(re.fullmatch("[0-9a-f]{32}", v) for v in info.md5.values())
+    assert len({v for info in MEDMNIST_INFO.values() for v in info.md5.values()}) == len(MEDMNIST_INFO) * len(SIZES)
+    # medmnist 3.0.2 INFO["bloodmnist"]["MD5_64"] / ["MD5_128"]
+    assert MEDMNIST_INFO["bloodmnist"].md5[64] == "2b94928a2ae4916078ca51e05b6b800b"
+    assert MEDMNIST_INFO["bloodmnist"].md5[128] == "adace1e0ed228fccda1f39692059dd4c"
+    junk = b"not a zip file!"  # 15 bytes, already at the path and served again by the "server"
+    (tmp_path / "bloodmnist_64.npz").write_bytes(junk)
+
+    class Response(io.BytesIO):
+        headers = {"Content-Length": str(len(junk))}
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url: Response(junk))
+    with pytest.raises(ValueError, match="checksum mismatch .*bloodmnist_64.npz"):
+        load_medmnist("bloodmnist", "test", size=64, root=tmp_path, download_missing=True)

@@ -1,4 +1,4 @@
-"""The dataset card (``README.md``) of a built benchmark, rendered from ``model_cards/dataset_card.md``."""
+"""The dataset card (``README.md``) of a built benchmark, rendered from the packaged ``templates/dataset_card.md``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 from ..corruptions import describe_corruptions, format_param
 from ..files import atomic_path
-from .builder import MANIFEST
+from ..templates import read_template
+from .builder import CARD, MANIFEST
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "model_cards" / "dataset_card.md"
 _GREY = {
     "native": "kept one-channel; corrupted as MedMNIST-C does (replicated to RGB, corrupted, converted back with "
     "Pillow's luma) or directly where that is provably the same",
@@ -17,18 +17,25 @@ _GREY = {
 }
 
 
-def _card_template() -> str:
-    if not TEMPLATE.exists():
-        raise FileNotFoundError(f"dataset card template not found at {TEMPLATE}; run from a source checkout")
-    return TEMPLATE.read_text()
-
-
 def write_card(out_dir: str | Path, repo_id: str | None = None) -> Path:
-    """Renders ``README.md`` from the folder's build manifest: YAML ``configs:`` for every config, and the docs."""
-    from huggingface_hub import DatasetCard, DatasetCardData
-
+    """Renders ``README.md`` from the folder's build manifest (see :func:`render_card`)."""
     out_dir = Path(out_dir)
     manifest = json.loads((out_dir / MANIFEST).read_text())
+    path = out_dir / CARD
+    with atomic_path(path) as tmp:
+        tmp.write_text(render_card(manifest, repo_id))
+    return path
+
+
+def render_card(manifest: dict, repo_id: str | None = None) -> str:
+    """The card of a build manifest: YAML ``configs:`` for every config, and the documentation.
+
+    Args:
+        manifest: The build manifest (``benchmark.json``'s content).
+        repo_id: Hub repo the usage snippets name (default ``<org>/{name}``).
+    """
+    from huggingface_hub import DatasetCard, DatasetCardData
+
     configs = manifest["configs"]
     first_clean = next(name for name in configs if name.endswith("-clean"))
     yaml_configs = [
@@ -62,7 +69,7 @@ def write_card(out_dir: str | Path, repo_id: str | None = None) -> Path:
     settings = manifest["settings"]
     card = DatasetCard.from_template(
         card_data,
-        template_str=_card_template(),
+        template_str=read_template("dataset_card.md"),
         pretty_name=manifest["name"],
         summary=f"{manifest['name']}: {len(datasets_info)} dataset(s) × corruptions × 5 severities, for measuring "
         "how medical image classifiers and vision-language models degrade under realistic image corruptions.",
@@ -87,7 +94,4 @@ def write_card(out_dir: str | Path, repo_id: str | None = None) -> Path:
         n_images=sum(sum(splits.values()) for splits in configs.values()),
         citations="\n".join(dict.fromkeys(c for d in datasets_info.values() for c in d["citation"].splitlines() if c)),
     )
-    path = out_dir / "README.md"
-    with atomic_path(path) as tmp:
-        tmp.write_text(str(card))
-    return path
+    return str(card)

@@ -5,22 +5,25 @@ from __future__ import annotations
 import numpy as np
 
 from .._optional import require
+from ..medical_images import pil_to_uint8
 from .source import SourceSplit
 
 
 class _DatasetImages:
-    """Rows of a ``datasets.Dataset`` image column as uint8 arrays (all images must share one size and mode)."""
+    """Rows of a ``datasets.Dataset`` image column as uint8 arrays (all images must share one size and mode).
+
+    Each image is converted as :func:`~hf_robustmed.medical_images.read_medical_image` converts files.
+    """
 
     def __init__(self, dataset, column: str):
         self.dataset, self.column = dataset, column
         first = self._convert(dataset[0][column]) if len(dataset) else np.zeros((0, 0), np.uint8)
-        self.mode_rgb = first.ndim == 3
         self.shape = (len(dataset), *first.shape)
 
     @staticmethod
     def _convert(image) -> np.ndarray:
-        image = image.convert("RGB") if image.mode not in ("L", "RGB") else image
-        return np.asarray(image)
+        """A decoded Pillow image as 8-bit grey or RGB, by the toolkit's one policy (16-bit min–max scaled …)."""
+        return pil_to_uint8(image)[0]
 
     def __len__(self) -> int:
         return self.shape[0]

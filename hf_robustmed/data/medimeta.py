@@ -96,6 +96,12 @@ def load_medimeta(
         raise ValueError(
             f"{dataset}: info.yaml says {total} samples, images.hdf5 has {len(images)}, labels {len(all_labels)}"
         )
+    declared = info.get("input_size")
+    if declared and tuple(images.shape[1:3]) != tuple(declared[1:3]):
+        raise ValueError(
+            f"{dataset}: info.yaml declares {declared[1]}×{declared[2]} images, images.hdf5 holds "
+            f"{images.shape[1]}×{images.shape[2]}"
+        )
     if len(indices) and (indices[0] < 0 or indices[-1] >= total):
         raise ValueError(f"{split_file} lists samples outside 0..{total - 1}")
     return SourceSplit(
@@ -138,6 +144,23 @@ class _IndexedRows:
     def __init__(self, rows, indices: np.ndarray):
         self.rows, self.indices = rows, indices
         self.shape = (len(indices), *rows.shape[1:])
+
+    def __getstate__(self) -> dict:
+        """Pickled with the HDF5 file's path, not its open handle (for data-loader workers in other processes)."""
+        state = dict(self.__dict__)
+        rows = state.pop("rows")
+        if hasattr(rows, "file"):  # an h5py dataset
+            state["hdf5"] = (rows.file.filename, rows.name)
+        else:
+            state["rows"] = rows
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        hdf5 = state.pop("hdf5", None)
+        self.__dict__.update(state)
+        if hdf5 is not None:
+            h5py = require("h5py", "data", "reading MedIMeta")
+            self.rows = h5py.File(hdf5[0], "r")[hdf5[1]]
 
     def __len__(self) -> int:
         return len(self.indices)

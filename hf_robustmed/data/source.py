@@ -78,6 +78,11 @@ class SourceSplit:
         for key, rows in self.precomputed.items():
             if len(rows) != n:
                 raise ValueError(f"{self.dataset}/{self.split}: {key} has {len(rows)} images for {n} clean ones")
+            if tuple(rows.shape[1:3]) != tuple(self.images.shape[1:3]):
+                raise ValueError(
+                    f"{self.dataset}/{self.split}: {key} images are {rows.shape[1]}×{rows.shape[2]}, the clean ones "
+                    f"{self.images.shape[1]}×{self.images.shape[2]}"
+                )
         shape = tuple(self.images.shape)
         if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3)):
             raise ValueError(f"{self.dataset}/{self.split}: images must be N×H×W or N×H×W×3, got {shape}")
