@@ -31,7 +31,8 @@ def _suite_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _configure_corrupt(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="image file to corrupt")
+    parser.add_argument("input", help="image file to corrupt: any common format or DICOM, read as 8-bit grey or RGB "
+                        "(16-bit and float images min–max scaled; see hf_robustmed.medical_images)")
     parser.add_argument("output", help="where to write the corrupted image (PNG keeps it lossless)")
     parser.add_argument("--corruption", "-c", required=True, help="corruption name (see `hf-robustmed corruptions`)")
     parser.add_argument("--severity", "-s", type=int, required=True, help="1 (mild) to 5 (severe)")
@@ -81,7 +82,8 @@ def _suites(args: argparse.Namespace) -> int:
 
 
 def _configure_gallery(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", nargs="?", help="clean image file (default: a built-in sample, see --sample)")
+    parser.add_argument("image", nargs="?", help="clean image file, read as `corrupt` reads it, DICOM included "
+                        "(default: a built-in sample, see --sample)")
     parser.add_argument("-o", "--output", required=True, help="PNG file to write")
     _suite_arg(parser)
     parser.add_argument("--corruptions", help="comma-separated subset of rows (default: all of the suite's)")
@@ -114,6 +116,8 @@ def _configure_build(parser: argparse.ArgumentParser) -> None:
                         help="what to build: a benchmark from its sources, an import of a published release, or "
                         "any Hugging Face image-classification dataset / image folder")
     parser.add_argument("-o", "--out", required=True, help="output folder (Hub dataset-repo layout); a rerun resumes")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete a different build found in --out (other sources or settings) instead of refusing")
     parser.add_argument("--source-root", required=True,
                         help="folder of the sources: MedMNIST npz files, MedIMeta dataset folders, a published "
                         "release, or (image-dataset) a dataset path / Hub id / image folder")
@@ -183,7 +187,7 @@ def _build(args: argparse.Namespace) -> int:
     if not jobs:
         raise ValueError("nothing to build: no dataset has the requested corruptions")
     report = build_benchmark(jobs, args.out, name=name, seed=args.seed, grey=grey, num_workers=args.workers,
-                             shard_rows=args.shard_rows)
+                             shard_rows=args.shard_rows, overwrite=args.overwrite)
     print(f"{name}: {len(report.configs)} configs in {report.out_dir} "
           f"({report.shards_written} shards written, {report.shards_skipped} already there)")
     return 0
@@ -243,14 +247,34 @@ def _report(args: argparse.Namespace) -> int:
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", required=True, help="comma-separated registry names or specs (hf-hub:…, local-dir:…)")
-    parser.add_argument("--benchmark", required=True, help="benchmark folder or Hub dataset repo id")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--benchmark", help="benchmark folder or Hub dataset repo id")
+    where.add_argument("--source", choices=["medmnist-c", "medimeta-c", "image-dataset"],
+                       help="evaluate clean sources (--source-root) with every corruption made on the fly, nothing "
+                       "built or stored: MedMNIST npz files, MedIMeta folders, or a Hugging Face image dataset / "
+                       "image folder (with --suite)")
     parser.add_argument("-o", "--out", required=True, help="results folder (a rerun resumes)")
+    parser.add_argument("--source-root", help="with --source: the folder of the sources (or the dataset's Hub id)")
+    parser.add_argument("--size", type=int, default=224, help="with --source medmnist-c: the MedMNIST image size "
+                        "(default: %(default)s)")
+    parser.add_argument("--suite", default="imagenet-c", help="with --source image-dataset: the corruption parameter "
+                        "suite (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="with --source: base seed of the corruptions' draws, as "
+                        "`build --seed` (default: %(default)s)")
+    parser.add_argument("--download", action="store_true", help="with --source: download missing sources "
+                        "(checksummed)")
     parser.add_argument("--datasets", help="comma-separated subset")
     parser.add_argument("--corruptions", help="comma-separated subset")
     parser.add_argument("--severities", help="comma-separated subset of 1..5")
     parser.add_argument("--split", default="test")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    parser.add_argument("--num-workers", type=int, default=None,
+                        help="data-loader workers per process that read, decode (and corrupt) images "
+                        "(default: the CPU cores available per process; 0: in the main process)")
+    parser.add_argument("--on-the-fly", action="store_true",
+                        help="corrupt the clean configs in the loader workers instead of reading stored corrupted "
+                        "configs (byte-identical images; from the Hub only the -clean configs are downloaded)")
     parser.add_argument("--protocol", default="standard", choices=["standard", "rmc"],
                         help="zero-shot protocol: standard (default), or rmc = the original RobustMedCLIP "
                         "code's, with its defects D2/D3/D4/D6 (outputs are marked)")
@@ -259,11 +283,40 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 @command("evaluate", "zero-shot evaluation of models on a benchmark (also: accelerate launch -m hf_robustmed.evaluation)",
          add_evaluate_arguments)
 def _evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import run_from_args
+    from accelerate import PartialState
 
-    results = run_from_args(args)
-    print(f"wrote {args.out}/results.parquet ({len(results)} rows)")
+    from .evaluation import SourceBenchmark, evaluate
+
+    benchmark = args.benchmark
+    if args.source:
+        if not args.source_root:
+            raise ValueError("--source needs --source-root (the folder of the clean sources)")
+        build_args = argparse.Namespace(benchmark=args.source, source_root=args.source_root, clean_root=None,
+                                        datasets=args.datasets, corruptions=args.corruptions,
+                                        severities=args.severities or "1,2,3,4,5", splits=args.split, size=args.size,
+                                        suite=args.suite, grey=None, download=args.download, name=None)
+        jobs, name, grey = build_jobs(build_args)
+        benchmark = SourceBenchmark(jobs, name=name, seed=args.seed, grey=grey)
+    severities = [int(s) for s in _csv(args.severities)] if args.severities else None
+    results = evaluate(_csv(args.models), benchmark, args.out, datasets=_csv(args.datasets),
+                       corruptions=_csv(args.corruptions), severities=severities, split=args.split,
+                       batch_size=args.batch_size, mixed_precision=args.mixed_precision, protocol=args.protocol,
+                       num_workers=args.num_workers, on_the_fly=args.on_the_fly)
+    if PartialState().is_main_process:
+        _print_evaluation_summary(Path(args.out), results)
     return 0
+
+
+def _print_evaluation_summary(out: Path, results) -> None:
+    """The short summary both ``hf-robustmed evaluate`` and ``accelerate launch -m hf_robustmed.evaluation`` end with."""
+    accuracy = results[results.metric == "accuracy"]
+    print(f"wrote {out / 'results.parquet'} ({len(results)} rows) and {out / 'summary.json'}")
+    for model, group in accuracy.groupby("model", sort=False):
+        clean = group[group.corruption == "clean"].value.mean()
+        corrupted = group[group.corruption != "clean"].value.mean()
+        weights = group.weights.iloc[0] if "weights" in group else "unknown"
+        note = " [STAND-IN weights: numbers mean nothing]" if weights == "stand-in" else ""
+        print(f"  {model}: clean accuracy {clean:.3f}, corrupted {corrupted:.3f}{note}")
 
 
 def _configure_train(parser: argparse.ArgumentParser) -> None:
@@ -330,6 +383,20 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_reproduce(parser: argparse.ArgumentParser) -> None:
+    from .reproduce.cli import add_arguments
+
+    add_arguments(parser)
+
+
+@command("reproduce", "the paper's whole study in one resumable command: sources, RobustMedCLIP training, zero-shot "
+         "evaluation under both protocols, the paper's table beside ours (--dry-run: the plan)", _configure_reproduce)
+def _reproduce(args: argparse.Namespace) -> int:
+    from .reproduce.cli import run
+
+    return run(args)
+
+
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
@@ -369,12 +436,23 @@ def build_script(benchmark: str, argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``hf-robustmed``; returns the exit code (2 for bad input, with a one-line message)."""
+    """Entry point of ``hf-robustmed``; returns the exit code.
+
+    An error the user can fix (bad input, a missing, unreadable or corrupt file, a full or read-only disk, no
+    network or offline mode, a missing extra; see :func:`hf_robustmed.errors.user_message`) prints
+    ``hf-robustmed: error: <one line>`` and returns 2; anything else is a bug and keeps its traceback, as every
+    error does with ``HF_ROBUSTMED_DEBUG=1``.
+    """
+    from .errors import debug_requested, user_message
+
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, ImportError) as error:
-        print(f"hf-robustmed {args.command}: error: {error}", file=sys.stderr)
+    except Exception as error:
+        message = user_message(error)
+        if message is None or debug_requested():
+            raise
+        print(f"hf-robustmed: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -10,14 +10,20 @@
 
 The real CLIP ViT-B/16 and BiomedCLIP are used when their weights are in the local Hugging Face cache (or with
 ``--models real``, which downloads them); otherwise tiny randomly initialised stand-ins of the same families,
-seeded into ``demo_out/hub`` under the real repo ids, go through the same code — and every output says so.
+seeded into ``demo_out/hub`` under the real repo ids, go through the same code — and every output says so. The
+stand-ins' cache is used (offline) only inside :func:`hub_cache_scope`, around the demo's model work: once
+:func:`run_demo` returns, the environment and ``huggingface_hub``'s settings are as they were, so a later
+``create_model("biomedclip")`` in the same process gets the real model, never the stand-in.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -35,15 +41,56 @@ SEVERITIES = (1, 3, 5)
 SPLITS = {"validation": 48, "test": 32}  # images per split and dataset
 
 
+# Settings read by the Hub libraries: environment variables, and module attributes some libraries copy at import.
+HUB_ENV = ("HF_HUB_OFFLINE", "HF_HUB_CACHE")
+HUB_SETTINGS = (("huggingface_hub.constants", "HF_HUB_OFFLINE"), ("huggingface_hub.constants", "HF_HUB_CACHE"),
+                ("datasets.config", "HF_HUB_OFFLINE"), ("datasets.config", "HF_DATASETS_OFFLINE"))
+
+
 @dataclass(frozen=True)
 class DemoModels:
-    """Names and specs of the demo's models, and whether they are stand-ins."""
+    """Names and specs of the demo's models, whether they are stand-ins, and the Hub cache they are seeded in."""
 
     standins: bool
     baseline: str
     baseline_spec: str
     base: str
     adapted: str
+    cache: Path | None = None
+
+
+@contextlib.contextmanager
+def hub_cache_scope(cache: str | os.PathLike | None) -> Iterator[None]:
+    """Within the block, the Hugging Face libraries read models from ``cache`` only (offline); on exit the
+    environment variables :data:`HUB_ENV` and the module settings :data:`HUB_SETTINGS` are restored, even on error.
+
+    ``cache=None`` changes nothing. The modules of :data:`HUB_SETTINGS` are imported first (when installed), so
+    that none copies the temporary settings at its import.
+    """
+    if cache is None:
+        yield
+        return
+    cache = str(Path(cache).resolve())
+    modules = {}
+    for name, _ in HUB_SETTINGS:
+        with contextlib.suppress(ImportError):
+            modules[name] = importlib.import_module(name)
+    saved_env = {key: os.environ.get(key) for key in HUB_ENV}
+    saved = [(modules[m], attr, getattr(modules[m], attr)) for m, attr in HUB_SETTINGS
+             if m in modules and hasattr(modules[m], attr)]
+    try:
+        os.environ.update(HF_HUB_OFFLINE="1", HF_HUB_CACHE=cache)
+        for module, attr, _ in saved:
+            setattr(module, attr, cache if attr == "HF_HUB_CACHE" else True)
+        yield
+    finally:
+        for module, attr, value in saved:
+            setattr(module, attr, value)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def real_weights_cached() -> bool:
@@ -129,19 +176,18 @@ def build_demo_benchmark(sources: Path, out: Path, *, progress: bool = True) -> 
 
 # --- 3–4. models, evaluation, training --------------------------------------------------------------------------
 def prepare_models(out: Path, mode: str) -> DemoModels:
-    """Real models (``real``, or ``auto`` with cached weights), else stand-ins seeded under the real repo ids."""
+    """Real models (``real``, or ``auto`` with cached weights), else stand-ins seeded under the real repo ids into
+    ``out/hub`` (used through :func:`hub_cache_scope`; nothing global is changed here)."""
     if mode == "real" or (mode == "auto" and real_weights_cached()):
         return DemoModels(False, "clip-vit-b16", "clip-vit-b16", "biomedclip", "robustmedclip-demo")
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["HF_HUB_CACHE"] = str((out / "hub").resolve())
-    import huggingface_hub.constants as constants
-
-    constants.HF_HUB_OFFLINE, constants.HF_HUB_CACHE = True, os.environ["HF_HUB_CACHE"]  # read at its import
     from .models.standins import save_tiny_open_clip, seed_tiny_biomedclip
 
-    seed_tiny_biomedclip(out / "hub", out / "models")
+    cache = (out / "hub").resolve()
+    with hub_cache_scope(cache):  # building the stand-in reads its text config from that cache
+        seed_tiny_biomedclip(cache, out / "models")
     clip = save_tiny_open_clip(out / "models" / "clip-standin")
-    return DemoModels(True, "clip-standin", f"local-dir:{clip.resolve()}", "biomedclip-standin", "robustmedclip-standin")
+    return DemoModels(True, "clip-standin", f"local-dir:{clip.resolve()}", "biomedclip-standin", "robustmedclip-standin",
+                      cache=cache)
 
 
 def train_config(bench: Path, adapter: Path, models: DemoModels):
@@ -179,21 +225,22 @@ def run_demo(out: str | Path = "demo_out", *, models: str = "auto", progress: bo
     from .evaluation import evaluate
     from .models import create_model
 
-    say("[3/5] training the RobustMedCLIP adapter")
     config = train_config(bench, adapter, chosen)
-    train(config, progress=progress)
-    say("[4/5] zero-shot evaluation of the baseline, the base model and the adapted model")
-    templates = (config.eval_template,)
-    zoo = [replace(create_model(chosen.baseline_spec), name=chosen.baseline),
-           replace(create_model("biomedclip"), name=chosen.base),
-           replace(create_model(f"peft:{adapter}"), name=chosen.adapted)]
-    results = evaluate(zoo, str(bench), out / "evaluation", templates=templates, batch_size=64)
-    say("[5/5] report")
-    from .adaptation.card import update_adapter_card
+    with hub_cache_scope(chosen.cache):  # the stand-ins' cache, for the model work only
+        say("[3/5] training the RobustMedCLIP adapter")
+        train(config, progress=progress)
+        say("[4/5] zero-shot evaluation of the baseline, the base model and the adapted model")
+        zoo = [replace(create_model(chosen.baseline_spec), name=chosen.baseline),
+               replace(create_model("biomedclip"), name=chosen.base),
+               replace(create_model(f"peft:{adapter}"), name=chosen.adapted)]
+        results = evaluate(zoo, str(bench), out / "evaluation", templates=(config.eval_template,), batch_size=64)
+        say("[5/5] report")
+        from .adaptation.card import update_adapter_card
+
+        update_adapter_card(adapter, results=results, results_model=chosen.adapted)  # checks the base's files
     from .report import write_report
 
     write_galleries(out)
-    update_adapter_card(adapter, results=results, results_model=chosen.adapted)
     report = write_report(results, out, reference=chosen.baseline,
                           collections={"MedMNIST-C": list(MEDMNIST_DATASETS), "MediMeta-C suite": ["medsamples"]})
     _prepend_note(report, chosen, time.perf_counter() - started)

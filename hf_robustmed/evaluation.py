@@ -15,8 +15,9 @@ original code's behaviour with its defects. A results folder holds one protocol 
 
 from __future__ import annotations
 
-import argparse
+import hashlib
 import json
+import logging
 import re
 import sys
 import warnings
@@ -26,7 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .data.reader import iter_rows
+from . import __version__
+from .data.builder import MANIFEST, STAGING
+from .data.loader import batch_items, default_num_workers, make_loader, share
+from .data.reader import CorruptedRows, RowSource, ShardRows, SourceRows, iter_rows
 from .files import atomic_path
 from .metrics import RESULT_COLUMNS, cell_metrics
 from .models.prompts import DEFAULT_TEMPLATES
@@ -34,6 +38,8 @@ from .protocols import apply_protocol, family_of, get_protocol
 
 CELL_METRICS = ("accuracy", "balanced_accuracy", "roc_auc")
 PROTOCOL_FILE = "protocol.json"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,19 +54,154 @@ class Cell:
 
 
 def resolve_benchmark(benchmark: str, configs: Sequence[str] | None = None) -> Path:
-    """A local benchmark folder, or a Hub dataset repo downloaded (only the configs needed) into the cache."""
-    path = Path(benchmark)
+    """A local benchmark folder, or a Hub dataset repo downloaded into the cache: its card and manifest, and the
+    files of ``configs`` only (``None``: every config; ``[]``: none).
+
+    Raises:
+        ValueError: For a path that is not a benchmark folder, or a repo that cannot be had (one line, no
+            traceback chain).
+    """
+    path = Path(benchmark).expanduser()
     if path.is_dir():
+        if (path / STAGING).is_dir() and not (path / MANIFEST).is_file():
+            raise ValueError(f"the benchmark in {benchmark} is unfinished (its build was interrupted): rerun the build")
+        if not (path / MANIFEST).is_file():
+            raise ValueError(f"{benchmark} is not a benchmark folder (it has no {MANIFEST}; build one with "
+                             "`hf-robustmed build`)")
         return path
+    if _looks_local(benchmark):
+        raise ValueError(f"no benchmark folder {benchmark!r} (and it is not a Hub repo id ORG/NAME)")
+    return _download(benchmark, configs)
+
+
+def _looks_local(benchmark: str) -> bool:
+    """A path rather than a Hub ``ORG/NAME``: explicit, with more than two parts, or under an existing folder."""
+    parts = Path(benchmark).parts
+    return (benchmark.startswith((".", "/", "~")) or len(parts) != 2 or Path(parts[0]).is_dir()
+            or Path(benchmark).exists())
+
+
+def _download(repo_id: str, configs: Sequence[str] | None) -> Path:
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
 
-    patterns = ["README.md", "benchmark.json"] + [f"{c}/*" for c in configs or ["*"]]
-    return Path(snapshot_download(benchmark, repo_type="dataset", allow_patterns=patterns))
+    patterns = ["README.md", MANIFEST] + [f"{c}/*" for c in (["*"] if configs is None else configs)]
+    try:
+        folder = Path(snapshot_download(repo_id, repo_type="dataset", allow_patterns=patterns))
+    except (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError, OSError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"cannot get the benchmark {repo_id!r} from the Hub: {reason}") from None
+    if not (folder / MANIFEST).is_file():
+        raise ValueError(f"the Hub repo {repo_id!r} is not a benchmark (it has no {MANIFEST})")
+    return folder
 
 
-def plan_cells(folder: Path, datasets=None, corruptions=None, severities=None, split: str = "test") -> list[Cell]:
-    """The cells to evaluate, from the benchmark's manifest, validated against what it holds."""
-    manifest = json.loads((folder / "benchmark.json").read_text())
+def read_manifest(folder: Path) -> dict:
+    """The benchmark's manifest; refuses an unfinished build."""
+    manifest = json.loads((folder / MANIFEST).read_text())
+    if not manifest.get("complete", True):
+        raise ValueError(f"the benchmark in {folder} is incomplete (its build was interrupted): rerun the build")
+    return manifest
+
+
+class StoredBenchmark:
+    """A built benchmark folder: its manifest, and the rows of each cell (stored, or made on the fly from the
+    ``-clean`` configs with the build's engine settings).
+
+    Args:
+        folder: The benchmark folder.
+    """
+
+    def __init__(self, folder: str | Path):
+        self.folder = Path(folder)
+        self.manifest = read_manifest(self.folder)
+        self.digest = hashlib.sha256((self.folder / MANIFEST).read_bytes()).hexdigest()
+
+    def __str__(self) -> str:
+        return str(self.folder)
+
+    def rows(self, cell: Cell, on_the_fly: bool, cache: dict) -> RowSource:
+        """Where a cell's images come from: its stored config, or (on the fly) its dataset's clean config."""
+        if not on_the_fly or cell.corruption == "clean":
+            return ShardRows(self.folder, cell.config, cell.split)
+        info, settings = self.manifest["datasets"][cell.dataset], self.manifest["settings"]
+        store_rgb = settings.get("grey") == "rgb"
+        if store_rgb and "source_rgb" not in info:
+            raise ValueError(f"{self.folder} was built before manifests recorded source channels: evaluate its stored "
+                             "configs, or rebuild it to corrupt on the fly")
+        key = (cell.dataset, cell.split)
+        if key not in cache:
+            cache[key] = ShardRows(self.folder, f"{cell.dataset}-clean", cell.split)
+        return _corrupted(cache[key], cell, info.get("suite"), settings["seed"], store_rgb,
+                          grey_source=store_rgb and not info["source_rgb"])
+
+
+class SourceBenchmark:
+    """Clean source splits evaluated as a benchmark whose corrupted configs are made on the fly: nothing is built
+    or stored. The images are those :func:`~hf_robustmed.data.build_benchmark` would store for the same jobs,
+    seed and grey handling.
+
+    Args:
+        jobs: Build jobs (e.g. :func:`~hf_robustmed.data.benchmarks.medmnist_c_jobs` of MedMNIST npz files,
+            :func:`~hf_robustmed.data.benchmarks.medimeta_c_jobs` of MedIMeta folders, or jobs over
+            :func:`~hf_robustmed.data.load_image_dataset`).
+        name: Benchmark name for the summary.
+        seed: Base seed of the corruptions' draws.
+        grey: ``native`` or ``rgb``, as the builder's.
+    """
+
+    def __init__(self, jobs: Sequence, *, name: str = "benchmark", seed: int = 0, grey: str = "native"):
+        from .data.builder import plan_configs, source_sha256
+
+        self.sources = {(job.source.dataset, job.source.split): job for job in jobs}
+        if not self.sources:
+            raise ValueError("no source splits to evaluate")
+        self.name, self.seed, self.grey = name, seed, grey
+        datasets, configs, digest = {}, {}, []
+        for job in jobs:
+            if job.suite is None:
+                raise ValueError(f"{job.source.dataset}: a published release cannot be corrupted on the fly")
+            plans = plan_configs(job)
+            datasets.setdefault(job.source.dataset, {
+                "class_names": list(job.source.class_names), "multilabel": job.source.multilabel, "suite": job.suite,
+                "source_rgb": job.source.rgb, "corruptions": list(dict.fromkeys(p.corruption for p in plans[1:]))})
+            for plan in plans:
+                configs.setdefault(plan.name, {})[job.source.split] = len(job.source)
+            digest.append([job.source.dataset, job.source.split, job.suite, [p.name for p in plans],
+                           source_sha256(job.source)])
+        self.manifest = {"name": name, "complete": True, "settings": {"seed": seed, "grey": grey},
+                         "datasets": datasets, "configs": configs}
+        record = {"seed": seed, "grey": grey, "sources": digest, "engine": f"hf-robustmed {__version__}"}
+        self.digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+
+    def __str__(self) -> str:
+        return f"the sources of {self.name}"
+
+    def rows(self, cell: Cell, on_the_fly: bool, cache: dict) -> RowSource:
+        job = self.sources[(cell.dataset, cell.split)]
+        clean = SourceRows(job.source)
+        if cell.corruption == "clean":
+            return clean
+        return _corrupted(clean, cell, job.suite, self.seed, self.grey == "rgb", grey_source=False)
+
+
+def _corrupted(clean: RowSource, cell: Cell, suite: str | None, seed: int, store_rgb: bool, *, grey_source: bool):
+    if not suite:
+        raise ValueError(f"{cell.config} was imported from a published release: it cannot be made on the fly; "
+                         "evaluate the stored configs (without on_the_fly)")
+    return CorruptedRows(clean, cell.dataset, cell.split, cell.corruption, cell.severity, suite, seed,
+                         grey_source=grey_source, store_rgb=store_rgb)
+
+
+def _as_benchmark(benchmark) -> StoredBenchmark | SourceBenchmark:
+    return benchmark if isinstance(benchmark, (StoredBenchmark, SourceBenchmark)) else StoredBenchmark(benchmark)
+
+
+def plan_cells(benchmark, datasets=None, corruptions=None, severities=None, split: str = "test") -> list[Cell]:
+    """The cells to evaluate, from the benchmark's manifest (a folder, or a benchmark object), validated against
+    what it holds."""
+    benchmark = _as_benchmark(benchmark)
+    manifest, folder = benchmark.manifest, benchmark
     known = manifest["datasets"]
     for name in datasets or ():
         if name not in known:
@@ -99,7 +240,7 @@ def _parse_config(config: str) -> tuple[str, str, int]:
 
 
 def iter_images(folder: Path, cell: Cell, batch_size: int) -> Iterator[tuple[list[np.ndarray], np.ndarray, np.ndarray]]:
-    """Batches of (decoded images, labels, source indices) of a cell, in stored order."""
+    """Batches of (decoded images, labels, source indices) of a stored cell, in stored order."""
     return iter_rows(folder, cell.config, cell.split, batch_size)
 
 
@@ -107,8 +248,30 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
 
 
+def weights_digest(module) -> str:
+    """SHA-256 of a module's parameters and buffers (names, dtypes, shapes and bytes), in name order."""
+    import torch
+
+    digest = hashlib.sha256()
+    for key, tensor in sorted(module.state_dict().items()):
+        tensor = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{key}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def _fingerprint(inputs: dict) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
 class Evaluator:
     """Evaluates zero-shot models on a benchmark folder with ``accelerate`` (CPU, one or several GPUs).
+
+    Each process reads and decodes only its own contiguous share of a cell, in ``num_workers`` data-loader
+    workers; preprocessing runs batched on the model's device; the shares are gathered back in stored order, so
+    results do not depend on the process or worker count. Every stored cell records what produced it (model spec
+    and weights digest, templates, protocol, precision, the benchmark's manifest and how its images were made):
+    a cell whose inputs changed is recomputed, never reused.
 
     Args:
         folder: Benchmark folder (built by ``hf-robustmed build`` or downloaded).
@@ -117,21 +280,32 @@ class Evaluator:
         templates: Prompt templates (``{c}`` class, ``{d}`` dataset).
         mixed_precision: ``no``, ``fp16`` or ``bf16``.
         protocol: ``standard`` or ``rmc`` (see :mod:`hf_robustmed.protocols`).
+        num_workers: Data-loader workers per process (``None``: the cores available per process; 0: read in
+            the main process).
+        on_the_fly: Corrupt the ``-clean`` configs in the workers instead of reading the stored corrupted configs
+            (same engine, suite, seed and per-sample keys as the build: the same images).
 
     Raises:
-        ValueError: For an unknown protocol, templates the protocol does not allow, or an ``out_dir`` that holds
-            results of another protocol.
+        ValueError: For an unknown protocol, templates the protocol does not allow, an unfinished benchmark, or an
+            ``out_dir`` that holds results of another protocol.
     """
 
     def __init__(self, folder: Path, out_dir: Path, *, batch_size: int = 64,
-                 templates: Sequence[str] = DEFAULT_TEMPLATES, mixed_precision: str = "no", protocol: str = "standard"):
+                 templates: Sequence[str] = DEFAULT_TEMPLATES, mixed_precision: str = "no", protocol: str = "standard",
+                 num_workers: int | None = None, on_the_fly: bool = False):
         from accelerate import Accelerator
 
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.protocol = get_protocol(protocol)
-        self.folder, self.out_dir, self.batch_size = folder, out_dir, batch_size
+        self.benchmark = _as_benchmark(folder)
+        self.out_dir, self.batch_size = Path(out_dir), batch_size
         self.templates = self.protocol.check_templates(templates)
+        self.manifest, self.benchmark_digest = self.benchmark.manifest, self.benchmark.digest
+        self.on_the_fly = on_the_fly or isinstance(self.benchmark, SourceBenchmark)
         self.accelerator = Accelerator(mixed_precision=mixed_precision)
-        self.manifest = json.loads((folder / "benchmark.json").read_text())
+        self.mixed_precision = mixed_precision
+        self.num_workers = default_num_workers(self.accelerator.num_processes) if num_workers is None else num_workers
         self._claim_out_dir()
 
     def _claim_out_dir(self) -> None:
@@ -144,10 +318,14 @@ class Evaluator:
         if found is not None and found != self.protocol.name:
             raise ValueError(f"{self.out_dir} holds results of protocol {found!r}; write {self.protocol.name!r} "
                              "results to another folder")
-        if not marker.exists() and self.accelerator.is_main_process:
+        if not self.accelerator.is_main_process:
+            return
+        if not marker.exists():
             self.out_dir.mkdir(parents=True, exist_ok=True)
             with atomic_path(marker) as tmp:
                 tmp.write_text(json.dumps(self.protocol.record(), indent=1))
+        for stale in (self.out_dir / "cells").glob("*/*/.*.tmp*"):  # left by a killed run; the cell is redone
+            stale.unlink()
 
     def class_names(self, dataset: str) -> list[str]:
         """The class names of a dataset's prompts under the protocol (row *i* is scored against label *i*)."""
@@ -156,55 +334,131 @@ class Evaluator:
     def cell_path(self, model: str, cell: Cell) -> Path:
         return self.out_dir / "cells" / _safe(model) / cell.config / f"{cell.split}.parquet"
 
+    # -- what produced a cell ----------------------------------------------------------------------------------
+
+    def model_inputs(self, name: str, model, spec: str | None = None) -> dict:
+        """The model-side inputs of every cell of ``model``: spec (``None`` for a model given already created),
+        weights digest and provenance, prompts, protocol, precision."""
+        base = getattr(model, "base", model)  # a ProtocolModel wraps the ZeroShotModel
+        return {
+            "model": name,
+            "spec": spec,
+            "weights_sha256": weights_digest(base.module),
+            "weights": (getattr(base, "provenance", None) or {}).get("weights", "unknown"),
+            "templates": list(self.templates),
+            "protocol": self.protocol.name,
+            "mixed_precision": self.mixed_precision,
+        }
+
+    def cell_inputs(self, model_inputs: dict, cell: Cell) -> dict:
+        """Everything a cell's numbers depend on: the model's inputs and where its images come from."""
+        images = {"benchmark_sha256": self.benchmark_digest, "config": cell.config, "split": cell.split}
+        if self.on_the_fly and cell.corruption != "clean":
+            images["corrupted_by"] = f"hf-robustmed {__version__}"
+        return {**model_inputs, "images": images}
+
+    def stored_inputs(self, path: Path) -> dict | None:
+        """The inputs recorded in a stored cell (``None`` if there is no cell, or one without a record)."""
+        import pyarrow.parquet as pq
+
+        if not path.exists():
+            return None
+        metadata = pq.read_schema(path).metadata or {}
+        record = metadata.get(b"hf_robustmed.inputs")
+        return json.loads(record) if record else None
+
+    def _is_current(self, path: Path, inputs: dict) -> bool:
+        stored = self.stored_inputs(path)
+        if stored == inputs:
+            return True
+        if path.exists():
+            changed = sorted(k for k in set(inputs) | set(stored or {}) if (stored or {}).get(k) != inputs.get(k))
+            logger.info("recomputing %s: %s changed since it was stored", path, ", ".join(changed) or "its record")
+        return False
+
+    # -- running ------------------------------------------------------------------------------------------------
+
     def run(self, models: Sequence, cells: Sequence[Cell]):
-        """Evaluates every (model, cell) not yet stored, then writes results; returns the long-format frame.
+        """Evaluates every (model, cell) not stored with the same inputs, then writes results; returns the
+        long-format frame.
 
         Args:
             models: Registry names or specs, or already created ``ZeroShotModel`` objects.
             cells: From :func:`plan_cells`.
         """
-        from tqdm.auto import tqdm
-
-        from .models import ZeroShotModel, create_model
+        from .models import MODEL_SPECS, ZeroShotModel, create_model
 
         names = [m.name if isinstance(m, ZeroShotModel) else m for m in models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"models are given twice: {', '.join(names)}")
         for name, given in zip(names, models):
-            todo = [cell for cell in cells if not self.cell_path(name, cell).exists()]
-            if not todo:
-                continue
-            model = given if isinstance(given, ZeroShotModel) else create_model(name, device=str(self.accelerator.device))
+            created = not isinstance(given, ZeroShotModel)
+            model = create_model(name, device=str(self.accelerator.device)) if created else given
             model = apply_protocol(model, self.protocol, family_of(name))
-            classifiers = {}
-            for cell in tqdm(todo, desc=name, disable=not self.accelerator.is_main_process):
-                if cell.dataset not in classifiers:  # once per (model, dataset, templates)
-                    classifiers[cell.dataset] = model.classifier(self.class_names(cell.dataset), cell.dataset,
-                                                                 self.templates)
-                self._evaluate_cell(model, classifiers[cell.dataset], name, cell)
+            spec = (MODEL_SPECS[name].spec if name in MODEL_SPECS else name) if created else None
+            inputs = self.model_inputs(name, model, spec)
+            todo = [cell for cell in cells if not self._is_current(self.cell_path(name, cell), self.cell_inputs(inputs, cell))]
+            self.accelerator.wait_for_everyone()  # every process has checked before the main one rewrites
+            if todo:
+                self._evaluate(model, name, todo, inputs)
         return self.write_results(names, cells)
 
-    def _evaluate_cell(self, model, classifier, name: str, cell: Cell) -> None:
+    def rows(self, cell: Cell, cache: dict | None = None) -> RowSource:
+        """Where a cell's images come from (stored, or made on the fly)."""
+        return self.benchmark.rows(cell, self.on_the_fly, {} if cache is None else cache)
+
+    def _evaluate(self, model, name: str, todo: Sequence[Cell], inputs: dict) -> None:
         import torch
+        from tqdm.auto import tqdm
 
         rank, world = self.accelerator.process_index, self.accelerator.num_processes
-        labels, indices, probs = [], [], []
-        for step, (images, batch_labels, batch_indices) in enumerate(iter_images(self.folder, cell, self.batch_size)):
-            mine = slice(rank, None, world)  # an interleaved share of each batch per process
-            pixels = model.preprocess_arrays(images[mine]).to(self.accelerator.device) if images[mine] else None
-            if pixels is not None:
-                with self.accelerator.autocast():
-                    logits = model.logits(model.encode_images(pixels), classifier)
-                local = torch.softmax(logits.float(), dim=-1).cpu()
-            else:
-                local = torch.empty((0, classifier.shape[0]))
-            gathered = self.accelerator.gather(_pad(local, len(images), world)).cpu()
-            probs.append(_unpad(gathered, len(images), world))
-            labels.append(batch_labels)
-            indices.append(batch_indices)
+        cache: dict = {}
+        sources = [self.rows(cell, cache) for cell in todo]
+        items = [item for k, rows in enumerate(sources)
+                 for item in batch_items(k, *share(len(rows), rank, world), self.batch_size)]
+        device = self.accelerator.device
+        # On the CPU the loader workers share the preprocessing; on an accelerator it runs there, batched.
+        in_workers = device.type == "cpu" and self.num_workers > 0 and getattr(model, "transform", None) is not None
+        loader = make_loader(sources, items, num_workers=self.num_workers, pin_memory=device.type == "cuda",
+                             transform=model.transform if in_workers else None)
+        classifiers = {d: model.classifier(self.class_names(d), d, self.templates) for d in dict.fromkeys(c.dataset for c in todo)}
+        pending: dict[int, list] = {k: [] for k in range(len(todo))}
+        finished = 0
+        bar = tqdm(total=sum(len(rows) for rows in sources), desc=name, unit="img",
+                   disable=not self.accelerator.is_main_process)
+        for batch in loader:
+            k = items[batch["item"]].source
+            for done in range(finished, k):
+                self._finish(name, todo[done], len(sources[done]), pending.pop(done), inputs, classifiers)
+            finished = k
+            pixels = batch["pixels"] if in_workers else model.preprocess_batch(_to_device(batch["images"], device))
+            with self.accelerator.autocast(), torch.no_grad():
+                logits = model.logits(model.encode_images(pixels), classifiers[todo[k].dataset])
+            pending[k].append((torch.softmax(logits.float(), dim=-1), batch["labels"], batch["indices"]))
+            bar.update(len(batch["labels"]) * world)
+        for done in range(finished, len(todo)):
+            self._finish(name, todo[done], len(sources[done]), pending.pop(done), inputs, classifiers)
+        bar.close()
+
+    def _finish(self, name: str, cell: Cell, n: int, parts: list, inputs: dict, classifiers: dict) -> None:
+        """Gathers a cell's shares from every process (in rank order = stored order) and writes it."""
+        import torch
+
+        world = self.accelerator.num_processes
+        classes = classifiers[cell.dataset].shape[0]
+        device = self.accelerator.device
+        probs = torch.cat([p for p, _, _ in parts]).to(device) if parts else torch.empty((0, classes), device=device)
+        labels = torch.cat([lab for _, lab, _ in parts]).to(device) if parts else torch.empty(0, dtype=torch.int64, device=device)
+        indices = torch.cat([i for _, _, i in parts]).to(device) if parts else torch.empty(0, dtype=torch.int64, device=device)
+        sizes = [stop - start for start, stop in (share(n, r, world) for r in range(world))]
+        if world > 1:
+            probs, labels, indices = (_gather(self.accelerator, t, sizes) for t in (probs, labels, indices))
         if self.accelerator.is_main_process:
-            self._write_cell(name, cell, np.concatenate(labels), np.concatenate(indices), np.concatenate(probs))
+            self._write_cell(name, cell, labels.cpu().numpy(), indices.cpu().numpy(), probs.cpu().numpy(),
+                             self.cell_inputs(inputs, cell))
         self.accelerator.wait_for_everyone()
 
-    def _write_cell(self, name: str, cell: Cell, labels, indices, probs) -> None:
+    def _write_cell(self, name: str, cell: Cell, labels, indices, probs, inputs: dict) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -213,7 +467,9 @@ class Evaluator:
             "label": labels.astype(np.int64),
             "pred": probs.argmax(axis=1).astype(np.int32),
             "probs": list(probs.astype(np.float32)),
-        }).replace_schema_metadata({"hf_robustmed.protocol": self.protocol.name})
+        }).replace_schema_metadata({"hf_robustmed.protocol": self.protocol.name,
+                                    "hf_robustmed.inputs": json.dumps(inputs, sort_keys=True),
+                                    "hf_robustmed.fingerprint": _fingerprint(inputs)})
         path = self.cell_path(name, cell)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
@@ -224,35 +480,46 @@ class Evaluator:
         import pandas as pd
         import pyarrow.parquet as pq
 
-        rows = []
+        rows, records = [], {}
         for name in models:
             for cell in cells:
-                table = pq.read_table(self.cell_path(name, cell)).to_pandas()
+                path = self.cell_path(name, cell)
+                table = pq.read_table(path).to_pandas()
+                records[name] = self.stored_inputs(path) or {}
                 scores = cell_metrics(np.asarray(table["label"].tolist()), np.stack(table["probs"].to_numpy()))
                 for metric in CELL_METRICS:
                     rows.append((name, cell.dataset, cell.corruption, cell.severity, metric, scores[metric], scores["n"]))
         results = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
+        results["weights"] = results.model.map(lambda m: records[m].get("weights", "unknown"))
         if self.protocol.name != "standard":  # rmc numbers must never pass for standard ones
             results["protocol"] = self.protocol.name
         if self.accelerator.is_main_process:
-            self.out_dir.mkdir(parents=True, exist_ok=True)
-            with atomic_path(self.out_dir / "results.parquet") as tmp:
-                results.to_parquet(tmp, index=False)
-            with atomic_path(self.out_dir / "results.csv") as tmp:
-                results.to_csv(tmp, index=False)
-            accuracy = results[results.metric == "accuracy"]
-            summary = {
-                "benchmark": self.manifest["name"],
-                "processes": self.accelerator.num_processes,
-                "templates": list(self.templates),
-                "protocol": self._protocol_summary(models, cells),
-                "models": {m: {"clean_accuracy": float(g[g.corruption == "clean"].value.mean()),
-                               "corrupted_accuracy": float(g[g.corruption != "clean"].value.mean())}
-                           for m, g in accuracy.groupby("model", sort=False)},
-            }
-            with atomic_path(self.out_dir / "summary.json") as tmp:
-                tmp.write_text(json.dumps(summary, indent=1))
+            self._write_outputs(results, models, cells, records)
         return results
+
+    def _write_outputs(self, results, models: Sequence[str], cells: Sequence[Cell], records: dict) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(self.out_dir / "results.parquet") as tmp:
+            results.to_parquet(tmp, index=False)
+        with atomic_path(self.out_dir / "results.csv") as tmp:
+            results.to_csv(tmp, index=False)
+        accuracy = results[results.metric == "accuracy"]
+        summary = {
+            "benchmark": self.manifest["name"],
+            "benchmark_sha256": self.benchmark_digest,
+            "processes": self.accelerator.num_processes,
+            "pipeline": {"num_workers": self.num_workers, "on_the_fly": self.on_the_fly,
+                         "batch_size": self.batch_size, "mixed_precision": self.mixed_precision},
+            "templates": list(self.templates),
+            "protocol": self._protocol_summary(models, cells),
+            "models": {m: {"clean_accuracy": float(g[g.corruption == "clean"].value.mean()),
+                           "corrupted_accuracy": float(g[g.corruption != "clean"].value.mean()),
+                           "spec": records[m].get("spec"), "weights": records[m].get("weights"),
+                           "weights_sha256": records[m].get("weights_sha256")}
+                       for m, g in accuracy.groupby("model", sort=False)},
+        }
+        with atomic_path(self.out_dir / "summary.json") as tmp:
+            tmp.write_text(json.dumps(summary, indent=1))
 
     def _protocol_summary(self, models: Sequence[str], cells: Sequence[Cell]) -> dict:
         datasets = dict.fromkeys(cell.dataset for cell in cells)
@@ -264,34 +531,45 @@ class Evaluator:
         }
 
 
-def _pad(local, batch: int, world: int):
-    """Pads each process's share to the same length so that ``gather`` works (dropped again by ``_unpad``)."""
+def _to_device(images, device):
+    """A batch (tensor or list of tensors) on ``device``, asynchronously from pinned memory."""
+    if isinstance(images, list):
+        return [image.to(device, non_blocking=True) for image in images]
+    return images.to(device, non_blocking=True)
+
+
+def _gather(accelerator, local, sizes: Sequence[int]):
+    """Every process's rows, in rank order: each share padded to the largest so that ``gather`` works."""
     import torch
 
-    size = -(-batch // world)
-    if len(local) == size:
-        return local
-    return torch.cat([local, torch.full((size - len(local), local.shape[1]), float("nan"))])
-
-
-def _unpad(gathered, batch: int, world: int) -> np.ndarray:
-    """Back to the batch's order: process r held rows r, r + world, …"""
-    size = -(-batch // world)
-    shares = gathered.reshape(world, size, -1).numpy()
-    out = np.empty((batch, shares.shape[2]), np.float32)
-    for rank in range(world):
-        out[rank::world] = shares[rank, : len(range(rank, batch, world))]
-    return out
+    size = max(sizes)
+    pad = torch.zeros((size - len(local), *local.shape[1:]), dtype=local.dtype, device=local.device)
+    gathered = accelerator.gather(torch.cat([local, pad]))
+    return torch.cat([gathered[r * size: r * size + n] for r, n in enumerate(sizes)])
 
 
 def evaluate(models: Sequence[str], benchmark: str, out_dir: str | Path, *, datasets=None, corruptions=None,
              severities=None, split: str = "test", batch_size: int = 64, templates: Sequence[str] = DEFAULT_TEMPLATES,
-             mixed_precision: str = "no", protocol: str = "standard"):
-    """Evaluates ``models`` on ``benchmark`` (folder or Hub repo) under ``protocol``; returns long-format results."""
-    folder = resolve_benchmark(benchmark)
-    cells = plan_cells(folder, datasets, corruptions, severities, split)
+             mixed_precision: str = "no", protocol: str = "standard", num_workers: int | None = None,
+             on_the_fly: bool = False):
+    """Evaluates ``models`` on ``benchmark`` (a folder, a Hub repo, or a :class:`SourceBenchmark` of clean sources)
+    under ``protocol``; returns long-format results.
+
+    From the Hub, only the planned configs are downloaded (only their datasets' ``-clean`` configs with
+    ``on_the_fly``). See :class:`Evaluator` for the arguments.
+    """
+    if isinstance(benchmark, SourceBenchmark):
+        folder = benchmark
+        cells = plan_cells(folder, datasets, corruptions, severities, split)
+    else:
+        folder = resolve_benchmark(benchmark, configs=[])
+        cells = plan_cells(folder, datasets, corruptions, severities, split)
+        needed = {f"{c.dataset}-clean" if on_the_fly else c.config for c in cells}
+        if not Path(benchmark).expanduser().is_dir():
+            folder = resolve_benchmark(benchmark, configs=sorted(needed))
     evaluator = Evaluator(folder, Path(out_dir), batch_size=batch_size, templates=templates,
-                          mixed_precision=mixed_precision, protocol=protocol)
+                          mixed_precision=mixed_precision, protocol=protocol, num_workers=num_workers,
+                          on_the_fly=on_the_fly)
     return evaluator.run(list(models), cells)
 
 
@@ -318,22 +596,11 @@ def load_predictions(out_dir: str | Path):
     return pd.concat(frames, ignore_index=True)[columns]
 
 
-def run_from_args(args: argparse.Namespace):
-    csv = lambda value: [v.strip() for v in value.split(",") if v.strip()] if value else None  # noqa: E731
-    severities = [int(s) for s in csv(args.severities)] if args.severities else None
-    return evaluate(csv(args.models), args.benchmark, args.out, datasets=csv(args.datasets),
-                    corruptions=csv(args.corruptions), severities=severities, split=args.split,
-                    batch_size=args.batch_size, mixed_precision=args.mixed_precision,
-                    protocol=getattr(args, "protocol", "standard"))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    from .cli import add_evaluate_arguments
+    """``python -m hf_robustmed.evaluation`` (e.g. under ``accelerate launch``): ``hf-robustmed evaluate``."""
+    from .cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="python -m hf_robustmed.evaluation", description=__doc__)
-    add_evaluate_arguments(parser)
-    run_from_args(parser.parse_args(argv))
-    return 0
+    return cli_main(["evaluate", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

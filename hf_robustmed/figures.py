@@ -248,6 +248,11 @@ def intensity_density_figure(clean: np.ndarray, corrupted: dict[str, np.ndarray]
     return fig
 
 
+def render_png(fig: Figure, path: str | os.PathLike) -> None:
+    """Writes ``fig`` as a PNG (120 dpi, tight bounding box) to ``path``, as is (not atomically)."""
+    fig.savefig(path, format="png", dpi=120, bbox_inches="tight")
+
+
 def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     """Writes ``fig`` as a PNG (120 dpi) atomically and releases it.
 
@@ -256,7 +261,7 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+        render_png(fig, tmp)
     pyplot = sys.modules.get("matplotlib.pyplot")  # only a figure made through pyplot is registered there
     if pyplot is not None:
         pyplot.close(fig)

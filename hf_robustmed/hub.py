@@ -20,26 +20,28 @@ def push_folder(folder: str | Path, repo_id: str, *, repo_type: str | None = Non
     checkpoints stay local. ``repo_type`` defaults to ``model`` for adapters, ``dataset`` otherwise. Returns the
     commit URL.
 
+    Nothing is changed, locally or on the Hub, before the folder is known to be complete and the Hub answers: the
+    checks come first, then the repo is created, then the cards are re-rendered and the folder uploaded.
+
     Raises:
         ValueError: If the folder is missing or holds an unfinished build.
+        huggingface_hub.errors.OfflineModeIsEnabled: With ``HF_HUB_OFFLINE=1`` (nothing is changed).
     """
     from huggingface_hub import HfApi
 
     folder = Path(folder)
-    if not folder.is_dir():
-        raise ValueError(f"folder not found: {folder}")
-    manifest = folder / "benchmark.json"
-    if manifest.exists():
-        if not json.loads(manifest.read_text()).get("complete"):
-            raise ValueError(f"{folder} holds an unfinished build; rerun the build to complete it before pushing")
-        from .data.card import write_card
-
-        write_card(folder, repo_id=repo_id)
-    if is_adapter(folder):
-        _refresh_adapter_card(folder, repo_id)
+    _check_pushable(folder)
     repo_type = repo_type or ("model" if is_adapter(folder) else "dataset")
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    if (folder / "benchmark.json").exists():
+        from .data.card import write_card
+
+        write_card(folder, repo_id=repo_id)
+    if is_adapter(folder) and (folder / "training_summary.json").exists():
+        from .adaptation.card import update_adapter_card
+
+        update_adapter_card(folder, repo_id=repo_id)  # with its repo id; converted adapters have no summary
     info = api.upload_folder(
         repo_id=repo_id,
         folder_path=str(folder),
@@ -50,11 +52,16 @@ def push_folder(folder: str | Path, repo_id: str, *, repo_type: str | None = Non
     return str(getattr(info, "commit_url", info))
 
 
-def _refresh_adapter_card(folder: Path, repo_id: str) -> None:
-    """Re-renders a trained adapter's card with its repo id (keeping its results); converted ones have none."""
-    from .adaptation.card import update_adapter_card
+def _check_pushable(folder: Path) -> None:
+    """Refuses a missing folder, an unfinished build and an unfinished training run (before anything is done)."""
+    if not folder.is_dir():
+        raise ValueError(f"folder not found: {folder}")
+    from .data.builder import MANIFEST, STAGING
 
-    if (folder / "training_config.yaml").exists() and not (folder / "training_summary.json").exists():
+    manifest = folder / MANIFEST
+    unfinished = (folder / STAGING).is_dir() or (manifest.exists() and not json.loads(manifest.read_text()).get("complete"))
+    if unfinished:
+        raise ValueError(f"{folder} holds an unfinished build; rerun the build to complete it before pushing")
+    if is_adapter(folder) and (folder / "training_config.yaml").exists() and \
+            not (folder / "training_summary.json").exists():
         raise ValueError(f"{folder} holds an unfinished training run; rerun it to finish before pushing")
-    if (folder / "training_summary.json").exists():
-        update_adapter_card(folder, repo_id=repo_id)

@@ -25,6 +25,7 @@ import pandas as pd
 
 __all__ = [
     "ALEXNET_BASELINES",
+    "MIN_PAIR_COVERAGE",
     "RESULT_COLUMNS",
     "UndefinedMetricWarning",
     "accuracy",
@@ -35,6 +36,8 @@ __all__ = [
     "macro_roc_auc",
     "mce_table",
     "results_from_predictions",
+    "validate_examples",
+    "well_covered",
 ]
 
 RESULT_COLUMNS = ("model", "dataset", "corruption", "severity", "metric", "value", "n")
@@ -42,6 +45,9 @@ CLEAN = "clean"
 _CELL = ["dataset", "corruption", "severity"]
 _PAIR = ["dataset", "corruption"]
 _SCORES = ("clean_err", "mce", "rel_mce", "mean_err")
+_COUNTS = ("pairs", "ce_pairs", "rel_ce_pairs")
+MIN_PAIR_COVERAGE = 0.5  # a mean resting on fewer of its (dataset, corruption) pairs is not headlined
+SEVERITIES = range(1, 6)
 
 
 class UndefinedMetricWarning(UserWarning):
@@ -180,6 +186,111 @@ def cell_metrics(labels: Sequence[int] | np.ndarray, probs: Sequence | np.ndarra
     }
 
 
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, (float, np.floating)) and np.isnan(value))
+
+
+def _as_int(value) -> int | None:
+    """``value`` as an int if it is a whole number (``2``, ``np.int64(2)``, ``2.0``), else ``None``."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and np.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return None
+
+
+def _shown(value) -> str:
+    """A value as written in error messages (NumPy scalars as plain Python values)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def _bad(field: str, index: int, value, why: str) -> ValueError:
+    return ValueError(f"{field}[{index}] = {_shown(value)}: {why}")
+
+
+def _numbers(values: Sequence) -> np.ndarray | None:
+    """``values`` as floats (``None`` → NaN), or ``None`` when some value is not a number (checked one by one)."""
+    if any(isinstance(v, (str, bytes, bool, np.bool_)) for v in values[:1]):
+        return None
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError):
+        return None
+
+
+def _first_bad(values: Sequence, ok: np.ndarray | None, check) -> int | None:
+    """Index of the first value failing ``ok`` (vectorised) or, when ``ok`` is ``None``, ``check(value)``."""
+    if ok is not None:
+        bad = np.flatnonzero(~ok)
+        return int(bad[0]) if bad.size else None
+    return next((i for i, value in enumerate(values) if not check(value)), None)
+
+
+def _check_labels(field: str, values: Sequence) -> None:
+    numbers = _numbers(values)
+    ok = None if numbers is None else np.isfinite(numbers) & (numbers >= 0) & (numbers == np.floor(numbers))
+    index = _first_bad(values, ok, lambda v: not _is_missing(v) and (_as_int(v) or 0) >= 0 and _as_int(v) is not None)
+    if index is None:
+        return
+    value = values[index]
+    if _is_missing(value):
+        raise _bad(field, index, value, "missing; every example needs an integer class index")
+    raise _bad(field, index, value, "must be a class index, an integer >= 0")
+
+
+def _check_names(field: str, values: Sequence) -> None:
+    for i, value in enumerate(values):
+        if not isinstance(value, str) or not value.strip():
+            raise _bad(field, i, value, "must be a non-empty string")
+
+
+def _check_severities(field: str, severities: Sequence, corruptions: Sequence | None) -> None:
+    for i, value in enumerate(severities):
+        number = None if _is_missing(value) else _as_int(value)
+        if corruptions is None:
+            ok, expected = number is not None and 0 <= number <= 5, "an integer 0..5"
+        elif corruptions[i] == CLEAN:
+            ok, expected = number == 0, "0 for an example of corruption 'clean'"
+        else:
+            ok, expected = number in SEVERITIES, f"an integer 1..5 for corruption {corruptions[i]!r}"
+        if not ok:
+            raise _bad(field, i, value, f"severity must be {expected}")
+
+
+def validate_examples(columns: Mapping[str, Sequence | None], *, labels: Sequence[str] = ("predictions", "references"),
+                      names: Sequence[str] = ("model", "dataset", "corruption"), severity: str = "severity",
+                      corruption: str = "corruption") -> None:
+    """Checks per-example inputs of the mCE, naming the field, the index and the bad value.
+
+    Columns that are absent or ``None`` are skipped (checked where they are given).
+
+    Args:
+        columns: Field name → one value per example.
+        labels: Fields holding class indices (integers >= 0; ``None``, NaN, 2.5 or -1 are refused).
+        names: Fields holding non-empty strings.
+        severity: The severity field: an integer 1..5, or 0 for examples of corruption ``clean``.
+        corruption: The corruption field, to check severities against.
+
+    Raises:
+        ValueError: For columns of different lengths, or the first bad value, e.g.
+            ``severity[3] = 2.5: severity must be an integer 1..5 (0 only for corruption 'clean')``.
+    """
+    given = {name: list(values) for name, values in columns.items() if values is not None}
+    lengths = {name: len(values) for name, values in given.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"inputs differ in length: {', '.join(f'{k} {v}' for k, v in lengths.items())}")
+    for field in labels:
+        if field in given:
+            _check_labels(field, given[field])
+    for field in names:
+        if field in given:
+            _check_names(field, given[field])
+    if severity in given:
+        _check_severities(severity, given[severity], given.get(corruption))
+
+
 def results_from_predictions(examples: pd.DataFrame) -> pd.DataFrame:
     """Long-format accuracy results from per-example predictions.
 
@@ -189,9 +300,14 @@ def results_from_predictions(examples: pd.DataFrame) -> pd.DataFrame:
 
     Returns:
         One ``accuracy`` row per (model, dataset, corruption, severity), with columns :data:`RESULT_COLUMNS`.
+
+    Raises:
+        ValueError: For a missing column, or a bad value (see :func:`validate_examples`).
     """
     keys = ["model", *_CELL]
     _require_columns(examples, [*keys, "reference", "prediction"], "examples")
+    validate_examples({name: examples[name].tolist() for name in [*keys, "reference", "prediction"]},
+                      labels=("prediction", "reference"))
     rows = [
         (*key, "accuracy", accuracy(group["reference"], group["prediction"]), len(group))
         for key, group in examples.groupby(keys, sort=False)
@@ -230,9 +346,12 @@ def _errors(results: pd.DataFrame) -> pd.Series:
     bad_clean = index[(index.get_level_values("corruption") == CLEAN) & (index.get_level_values("severity") != 0)]
     if len(bad_clean):
         raise ValueError(f"clean rows must have severity 0: {_cell_names(bad_clean)}")
-    values = rows["value"].to_numpy(dtype=float)
-    if not ((values >= 0) & (values <= 1)).all():
-        raise ValueError("accuracy values must lie in [0, 1]")
+    values = pd.to_numeric(rows["value"], errors="coerce").to_numpy(dtype=float)
+    bad = ~((values >= 0) & (values <= 1))  # NaN included
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"accuracy values must lie in [0, 1]: column 'value' is {_shown(rows['value'].iloc[first])} "
+                         f"for {_cell_names(index[[first]])} ({int(bad.sum())} bad value(s) in all)")
     return pd.Series(1.0 - values, index=index, name="error").sort_index()
 
 
@@ -348,10 +467,20 @@ def corruption_errors(results: pd.DataFrame, model: str, reference: str = "clip-
 
 
 def _dataset_scores(sums: _Sums, ratios: pd.DataFrame, den: _Denominators) -> pd.DataFrame:
-    """Per-dataset CleanErr, mCE, relative mCE and unnormalised mean error, all x 100."""
-    by_dataset = ratios.groupby(level="dataset").mean()  # NaN ratios are left out
-    return 100 * pd.DataFrame({"clean_err": sums.clean / den.clean, "mce": by_dataset["ce"],
-                               "rel_mce": by_dataset["rel_ce"], "mean_err": sums.mean})
+    """Per-dataset CleanErr, mCE, relative mCE and unnormalised mean error, all x 100, and the number of
+    (dataset, corruption) pairs: all, and those whose CE and relative CE are defined (the means rest on them)."""
+    groups = ratios.groupby(level="dataset")
+    by_dataset = groups.mean()  # NaN ratios are left out
+    scores = 100 * pd.DataFrame({"clean_err": sums.clean / den.clean, "mce": by_dataset["ce"],
+                                 "rel_mce": by_dataset["rel_ce"], "mean_err": sums.mean})
+    counts = groups.count()
+    return scores.assign(pairs=groups.size(), ce_pairs=counts["ce"], rel_ce_pairs=counts["rel_ce"])
+
+
+def well_covered(defined: int, pairs: int) -> bool:
+    """Whether a mean over ``defined`` of ``pairs`` ratios may be headlined: at least :data:`MIN_PAIR_COVERAGE`
+    of them are defined."""
+    return pairs > 0 and defined >= MIN_PAIR_COVERAGE * pairs
 
 
 def _check_collections(collections: Mapping[str, Sequence[str]], datasets: pd.Index) -> None:
@@ -367,8 +496,10 @@ def _check_collections(collections: Mapping[str, Sequence[str]], datasets: pd.In
 
 def _model_row(scores: pd.DataFrame, collections: Mapping[str, Sequence[str]]) -> dict[str, float]:
     row = {score: scores[score].mean() for score in _SCORES}  # headline: unweighted mean over all datasets
+    row |= {count: int(scores[count].sum()) for count in _COUNTS}
     for name, members in [*collections.items(), *((d, [d]) for d in scores.index)]:
         row |= {f"{score}/{name}": scores.loc[list(members), score].mean() for score in _SCORES}
+        row |= {f"{count}/{name}": int(scores.loc[list(members), count].sum()) for count in _COUNTS}
     return row
 
 
@@ -381,7 +512,9 @@ def mce_table(results: pd.DataFrame, reference: str = "clip-vit-b16",
     (``mce/<collection>``, ...) are unweighted means over its datasets; the headline columns ``clean_err``, ``mce``,
     ``rel_mce`` and ``mean_err`` are unweighted means over all datasets. Undefined ratios are NaN, warned about,
     left out of the means and counted in ``excluded_ce``, ``excluded_rel_ce`` and ``excluded_clean_err``.
-    The reference scores exactly 100 against itself.
+    ``pairs``, ``ce_pairs`` and ``rel_ce_pairs`` (and ``pairs/<name>``, ... per collection and dataset) count the
+    (dataset, corruption) pairs: all of them, and those whose CE and relative CE are defined, i.e. what mCE and
+    relative mCE rest on (see :func:`well_covered`). The reference scores exactly 100 against itself.
 
     Args:
         results: Long-format results (:data:`RESULT_COLUMNS`); the ``accuracy`` rows are used. Every model must
@@ -404,6 +537,8 @@ def mce_table(results: pd.DataFrame, reference: str = "clip-vit-b16",
         sums, ratios = _ratios(_cells(errors, model), ref, den, model, reference)
         rows[model] = _model_row(_dataset_scores(sums, ratios, den), collections) | den.excluded()
     table = pd.DataFrame.from_dict(rows, orient="index")
+    counts = [column for column in table.columns if column.split("/")[0] in _COUNTS]
+    table[counts] = table[counts].astype(int)
     table.index.name = "model"
     table.attrs["reference"] = reference
     return table

@@ -15,6 +15,11 @@ known defects (SPEC §11), for comparison with the paper's numbers:
 * one prompt per class, the original eval template, all class prompts encoded in one batch (MedCLIP's text
   embedding depends on the padding length, which the original set by batching the prompts).
 
+One known defect of the original evaluation is recorded but **not** reproduced (:attr:`Protocol.not_reproduced`):
+D15, the original never switches MedCLIP and RobustMedCLIP to eval mode, so dropout was active (and BatchNorm used
+batch statistics in MedCLIP-ResNet) and its numbers for them are stochastic and batch-dependent; here every model
+is evaluated in eval mode under every protocol. ``protocol.json`` says so.
+
 Which model a switch applies to is decided by its *family*, found from its registry name or spec
 (:data:`FAMILY_RULES`); a model of no known family is treated as the original treated CLIP-like models apart from
 the double normalisation (normalised text, single normalisation).
@@ -29,6 +34,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from .models.preprocess import ImageTransform
 from .models.prompts import PAPER_TEMPLATE, build_prompts
 
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -85,6 +91,8 @@ class Protocol:
         class_names: Dataset → prompt class order; other datasets use the data's label order (D4).
         templates: The only prompt templates allowed (``None``: any).
         defects: The SPEC §11 defects the protocol reproduces.
+        not_reproduced: SPEC §11 defects of the original that the protocol knowingly does not reproduce, with what
+            the original did and what is done instead.
     """
 
     name: str
@@ -98,6 +106,7 @@ class Protocol:
     class_names: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: MappingProxyType({}))
     templates: tuple[str, ...] | None = None
     defects: tuple[str, ...] = ()
+    not_reproduced: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def check_templates(self, templates: Sequence[str]) -> tuple[str, ...]:
         """``templates`` as a tuple, if the protocol allows them.
@@ -134,8 +143,15 @@ class Protocol:
             "double_normalised": sorted(self.double_normalised), "unnormalised_text": sorted(self.raw_text),
             "logit_scale": self.logit_scale, "templates": None if self.templates is None else list(self.templates),
             "class_name_lists": sorted(self.class_names),
+            "defects_not_reproduced": dict(self.not_reproduced),
+            "eval_mode": "every model in eval mode (dropout off, BatchNorm running statistics)",
         }
 
+
+D15 = ("the original evaluation (MedclipZeroShot, RobustMedClip.load, evaluate.py) never calls .eval() on "
+       "MedCLIP and RobustMedCLIP: dropout stays active and MedCLIP-ResNet's BatchNorm uses batch statistics, so "
+       "the original numbers for them are stochastic and batch-dependent. Not reproduced: every model is "
+       "evaluated in eval mode (deterministic)")
 
 PROTOCOLS: Mapping[str, Protocol] = MappingProxyType({
     "standard": Protocol(
@@ -143,10 +159,12 @@ PROTOCOLS: Mapping[str, Protocol] = MappingProxyType({
         "features, logit_scale · cosine (SPEC §5.2)"),
     "rmc": Protocol(
         "rmc", "paper-faithful: the original RobustMedCLIP evaluation code with its defects D2, D3, D4, D6 "
-        "(SPEC §5.1, §11); not comparable with 'standard' results",
+        "(SPEC §5.1, §11); not comparable with 'standard' results. Known defect NOT reproduced: D15, the "
+        "original never switched MedCLIP and RobustMedCLIP to eval mode (dropout active, BatchNorm batch "
+        "statistics in MedCLIP-ResNet), so its numbers for them are stochastic; here every model runs in eval mode",
         image_size=224, double_normalised=frozenset({"clip"}), raw_text=frozenset({"biomedclip", "unimedclip"}),
         logit_scale=False, class_names=ORIGINAL_CLASS_NAMES, templates=(PAPER_TEMPLATE,),
-        defects=("D2", "D3", "D4", "D6")),
+        defects=("D2", "D3", "D4", "D6"), not_reproduced=MappingProxyType({"D15": D15})),
 })
 
 
@@ -188,6 +206,18 @@ def protocol_transform(protocol: Protocol, family: str | None):
     return transforms.Compose(steps)
 
 
+def protocol_image_transform(protocol: Protocol, family: str | None) -> ImageTransform | None:
+    """:func:`protocol_transform` as data, for batched preprocessing on uint8 tensors (``None``: the model's own).
+
+    Equal to the PIL transform bit for bit (Pillow's resize reproduced exactly, torchvision's crop offsets).
+    """
+    if protocol.image_size is None:
+        return None
+    return ImageTransform(size=protocol.image_size, resize_mode="shortest", interpolation="bicubic",
+                          mean=protocol.mean, std=protocol.std,
+                          normalise_times=2 if family in protocol.double_normalised else 1)
+
+
 class ProtocolModel:
     """A zero-shot model seen through a protocol's switches (the interface the evaluator uses).
 
@@ -202,14 +232,23 @@ class ProtocolModel:
         self.name = base.name
         self.normalise_text = family not in protocol.raw_text
         self.scale = base.logit_scale if protocol.logit_scale else 1.0
-        self.transform = protocol_transform(protocol, family) or base.preprocess
+        self.preprocess = protocol_transform(protocol, family) or base.preprocess
+        self.transform = protocol_image_transform(protocol, family) or base.transform
 
     def preprocess_arrays(self, images: Sequence[np.ndarray]):
         """A batch tensor from uint8 arrays (grey replicated to RGB), with the protocol's transform."""
         import torch
         from PIL import Image
 
-        return torch.stack([self.transform(Image.fromarray(image).convert("RGB")) for image in images])
+        return torch.stack([self.preprocess(Image.fromarray(image).convert("RGB")) for image in images])
+
+    def preprocess_batch(self, images):
+        """A float ``N×3×S×S`` batch from uint8 ``N×C×H×W`` (or a sequence of ``C×H×W``) on the images' device:
+        the protocol's transform (or the model's own, when the protocol keeps it) run batched; the model's
+        per-image fallback when it has no batched transform."""
+        if self.transform is None:
+            return self.base.preprocess_batch(images)
+        return self.transform(images)
 
     def encode_images(self, pixels):
         """L2-normalised image embeddings (every protocol normalises them)."""

@@ -38,7 +38,8 @@ def setup(tmp_path_factory):
 def test_results_match_a_direct_computation(setup):
     root, models = setup
     results = evaluate(models, str(root / "bench"), root / "out", batch_size=3)
-    assert set(results.columns) == {"model", "dataset", "corruption", "severity", "metric", "value", "n"}
+    assert set(results.columns) == {"model", "dataset", "corruption", "severity", "metric", "value", "n", "weights"}
+    assert set(results.weights) == {"stand-in"}  # the tiny models carry the stand-in marker
     cells = plan_cells(root / "bench")
     assert len(results) == len(models) * len(cells) * 3  # accuracy, balanced accuracy, ROC-AUC per cell
     for spec in models:
@@ -69,7 +70,7 @@ def test_finished_cells_are_not_recomputed(setup, monkeypatch):
     from hf_robustmed import evaluation
 
     calls = []
-    monkeypatch.setattr(evaluation.Evaluator, "_evaluate_cell", lambda self, *a: calls.append(a))
+    monkeypatch.setattr(evaluation.Evaluator, "_evaluate", lambda self, *a: calls.append(a))
     again = evaluate(models[:1], str(root / "bench"), root / "resume", batch_size=4)
     assert calls == [] and len(again) > 0
 

@@ -27,6 +27,8 @@ from hf_robustmed.metrics import (
     macro_roc_auc,
     mce_table,
     results_from_predictions,
+    validate_examples,
+    well_covered,
 )
 
 MCE_SPACE = Path(__file__).resolve().parents[1] / "spaces" / "mce"
@@ -179,7 +181,8 @@ def test_mce_table_by_hand(results):
 
 def test_reference_scores_exactly_100(results):
     table = mce_table(results, reference="ref", collections={"A": ["d1"]})
-    scores = table.loc["ref", [c for c in table.columns if not c.startswith(("mean_err", "excluded"))]]
+    scores = table.loc["ref", [c for c in table.columns
+                               if not c.startswith(("mean_err", "excluded")) and "pairs" not in c]]
     assert (scores == 100.0).all(), scores[scores != 100.0]
 
 
@@ -195,6 +198,10 @@ def test_zero_reference_error_is_nan_warned_excluded_and_counted():
     assert m1["mce"] == pytest.approx((100.0 + m1["mce/d2"]) / 2)  # datasets weigh the same, whatever their counts
     assert table.loc["m1", "excluded_ce"] == 1 and table.loc["m1", "excluded_rel_ce"] == 1
     assert table.loc["m1", "excluded_clean_err"] == 0
+    # what each mean rests on: 4 pairs in all, 3 with a defined CE and relative CE; d1 keeps 1 of its 2
+    assert table.loc["m1", ["pairs", "ce_pairs", "rel_ce_pairs"]].tolist() == [4, 3, 3]
+    assert table.loc["m1", ["pairs/d1", "ce_pairs/d1", "rel_ce_pairs/d1", "ce_pairs/d2"]].tolist() == [2, 1, 1, 2]
+    assert well_covered(1, 2) and well_covered(3, 4) and not well_covered(1, 3) and not well_covered(0, 0)
     with pytest.warns(UndefinedMetricWarning, match="d1/blur"):
         ce = corruption_errors(long_results(errors), "m1", reference="ref").set_index(["dataset", "corruption"])
     assert math.isnan(ce.loc[("d1", "blur"), "ce"]) and math.isnan(ce.loc[("d1", "blur"), "rel_ce"])
@@ -235,6 +242,45 @@ def test_results_from_predictions_counts_accuracy_per_cell():
     out = results_from_predictions(examples)
     assert out.columns.tolist() == list(RESULT_COLUMNS)
     assert out[["corruption", "value", "n"]].values.tolist() == [["clean", 1.0, 2], ["blur", 0.5, 2]]
+
+
+def _examples(**changes) -> pd.DataFrame:
+    columns = {"model": ["a"] * 4, "dataset": ["d"] * 4, "corruption": ["clean", "clean", "blur", "blur"],
+               "severity": [0, 0, 1, 1], "reference": [0, 1, 0, 1], "prediction": [0, 1, 1, 1]}
+    for name, (index, value) in changes.items():
+        columns[name] = list(columns[name])
+        columns[name][index] = value
+    return pd.DataFrame(columns)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"severity": (2, 7)}, r"severity\[2\] = 7: severity must be an integer 1..5 for corruption 'blur'"),
+    ({"severity": (3, -1)}, r"severity\[3\] = -1: severity must be an integer 1..5"),
+    ({"severity": (2, 2.5)}, r"severity\[2\] = 2.5: severity must be an integer 1..5"),
+    ({"severity": (0, 1)}, r"severity\[0\] = 1: severity must be 0 for an example of corruption 'clean'"),
+    ({"reference": (1, None)}, r"reference\[1\] = .*: missing"),
+    ({"prediction": (2, float("nan"))}, r"prediction\[2\] = nan: missing"),
+    ({"prediction": (2, 1.5)}, r"prediction\[2\] = 1.5: must be a class index"),
+    ({"dataset": (0, None)}, r"dataset\[0\] = (None|nan): must be a non-empty string"),
+])
+def test_bad_examples_are_refused_naming_the_field_and_value(change, message):
+    with pytest.raises(ValueError, match=message):
+        results_from_predictions(_examples(**change))
+
+
+def test_validate_examples_accepts_whole_floats_and_checks_lengths():
+    validate_examples({"predictions": [0, 1.0], "references": [np.int64(1), 0], "severity": [0.0, 3],
+                       "corruption": ["clean", "blur"], "model": ["a", "a"], "dataset": ["d", "d"]})
+    with pytest.raises(ValueError, match="inputs differ in length: predictions 2, references 1"):
+        validate_examples({"predictions": [0, 1], "references": [0]})
+
+
+def test_nan_accuracy_names_the_cell_and_the_value(results):
+    broken = results.copy()
+    broken.loc[(broken.model == "m1") & (broken.dataset == "d2") & (broken.corruption == "clean")
+               & (broken.metric == "accuracy"), "value"] = float("nan")
+    with pytest.raises(ValueError, match=r"column 'value' is nan for m1/d2/clean/0"):
+        mce_table(broken, reference="ref")
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -337,3 +383,49 @@ def test_evaluate_module_matches_library(tmp_path):
         assert out["table"][model][column] == pytest.approx(expected.loc[model, column], abs=1e-12), (model, column)
     assert out["table"]["ref"]["mce"] == 100.0
     assert (tmp_path / "hf" / "modules").is_dir()  # the module was cached in the temporary HF_HOME
+
+
+_BAD_INPUTS = """
+import json, sys, warnings
+import evaluate
+warnings.simplefilter("ignore")
+inputs = json.load(sys.stdin)
+module = evaluate.load(inputs.pop("path"))
+messages = {}
+for name, (field, index, value) in inputs.pop("cases").items():
+    case = {key: list(values) for key, values in inputs.items() if key != "reference_model"}
+    case[field][index] = value
+    try:
+        module.compute(**case, reference_model=inputs["reference_model"])
+        messages[name] = None
+    except Exception as error:
+        messages[name] = f"{type(error).__name__}: {error}"
+try:
+    module.add(prediction=0, reference=0, dataset="d", corruption="blur", severity=2.5, model="ref")
+except Exception as error:
+    messages["add"] = f"{type(error).__name__}: {error}"
+print(json.dumps(messages))
+"""
+
+
+def test_evaluate_module_refuses_bad_inputs_naming_the_field(tmp_path):
+    pytest.importorskip("evaluate")
+    cells = [("clean", 0), ("clean", 0), ("blur", 1), ("blur", 2)]
+    inputs = {"path": str(MCE_SPACE), "predictions": [0, 1, 1, 0] * 2, "references": [0, 1, 0, 1] * 2,
+              "dataset": ["d"] * 8, "corruption": [c for c, _ in cells] * 2, "severity": [s for _, s in cells] * 2,
+              "model": ["a"] * 4 + ["ref"] * 4, "reference_model": "ref",
+              "cases": {"seven": ["severity", 2, 7], "minus_one": ["severity", 3, -1], "two_and_a_half":
+                        ["severity", 2, 2.5], "none_label": ["references", 1, None], "nan_prediction":
+                        ["predictions", 5, float("nan")]}}
+    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_MODULES_CACHE": str(tmp_path / "hf" / "modules"),
+           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-c", _BAD_INPUTS], check=False, input=json.dumps(inputs, allow_nan=True),
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    messages = json.loads(done.stdout.strip().splitlines()[-1])
+    assert messages["seven"].startswith("ValueError: severity[2] = 7: severity must be an integer 1..5")
+    assert messages["minus_one"].startswith("ValueError: severity[3] = -1:")
+    assert messages["two_and_a_half"].startswith("ValueError: severity[2] = 2.5:")  # not cast to 2
+    assert messages["none_label"].startswith("ValueError: references[1] = None: missing")
+    assert messages["nan_prediction"].startswith("ValueError: predictions[5] = nan: missing")
+    assert messages["add"].startswith("ValueError: severity[0] = 2.5:")

@@ -102,6 +102,18 @@ def test_protocols_are_data_and_families_come_from_names():
     assert {name: family_of(name) for name in expected} == expected
 
 
+def test_rmc_records_d15_as_a_known_defect_it_does_not_reproduce():
+    rmc, standard = get_protocol("rmc"), get_protocol("standard")
+    assert "D15" not in rmc.defects, "eval mode is kept: D15 is not reproduced"
+    assert "D15" in rmc.description and "eval mode" in rmc.description
+    record = rmc.record()
+    assert set(record["defects_not_reproduced"]) == {"D15"}
+    d15 = record["defects_not_reproduced"]["D15"]
+    assert "dropout" in d15 and "BatchNorm" in d15
+    assert "eval mode" in record["eval_mode"] and standard.record()["defects_not_reproduced"] == {}
+    assert json.loads(json.dumps(record)) == record  # written to protocol.json as is
+
+
 def test_rmc_class_lists_must_reorder_the_datas_names():
     rmc = get_protocol("rmc")
     assert rmc.class_names_for("fundus", ["normal", "abnormal"]) == ["abnormal", "normal"]
@@ -217,7 +229,9 @@ def test_every_rmc_output_says_so(env):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["protocol"]["name"] == "rmc" and summary["protocol"]["defects"] == ["D2", "D3", "D4", "D6"]
     assert summary["protocol"]["model_families"] == {env["clip"]: None}
-    assert json.loads((out / "protocol.json").read_text())["name"] == "rmc"
+    recorded = json.loads((out / "protocol.json").read_text())
+    assert recorded["name"] == "rmc"
+    assert "not reproduced" in recorded["defects_not_reproduced"]["D15"].lower()  # D15 documented, not copied
     import pyarrow.parquet as pq
 
     for cell in out.glob("cells/*/*/*.parquet"):
@@ -232,7 +246,8 @@ def test_every_rmc_output_says_so(env):
 def test_standard_results_are_unchanged_and_named(env):
     out = env["root"] / "plain"
     results = evaluate([env["clip"]], str(env["bench"]), out, datasets=["pneumoniamnist"], batch_size=4)
-    assert list(results.columns) == ["model", "dataset", "corruption", "severity", "metric", "value", "n"]
+    columns = [c for c in results.columns if c != "weights"]  # weights: the models' provenance, any protocol
+    assert columns == ["model", "dataset", "corruption", "severity", "metric", "value", "n"]
     assert json.loads((out / "summary.json").read_text())["protocol"]["name"] == "standard"
     with pytest.raises(ValueError, match="holds results of protocol 'standard'"):
         evaluate([env["clip"]], str(env["bench"]), out, datasets=["pneumoniamnist"], protocol="rmc")

@@ -72,10 +72,11 @@ def test_report_tables_agree_with_mce_table(report, results):
     assert "left out of the means: 0 CE, 0 relative CE, 0 clean error" in text
     for model in MODELS:
         row = next(line for line in text.splitlines() if line.startswith(f"| {model} |"))  # the leaderboard row
-        assert f"| {table.at[model, 'mce']:.1f} |" in row
-    assert f"| {REFERENCE} | 100.0 | 100.0 | 100.0 |" in text
+        assert f"| {table.at[model, 'mce']:.1f} (8 of 8) |" in row  # with the pairs it rests on
+    assert f"| {REFERENCE} | unknown | 100.0 | 100.0 (8 of 8) | 100.0 (8 of 8) |" in text  # no weights column: unknown
     by_mce = table["mce"].sort_values().index  # the column order
-    assert "| dermamnist | " + " | ".join(f"{table.at[m, 'mce/dermamnist']:.1f}" for m in by_mce) + " |" in text
+    assert ("| dermamnist | 3 of 3 | " + " | ".join(f"{table.at[m, 'mce/dermamnist']:.1f}" for m in by_mce) + " |"
+            in text)
     for heading in ("## Per dataset", "## Per collection", "## Per modality", "| x-ray | chestmnist |",
                     "| MedMNIST-C | bloodmnist, chestmnist, dermamnist |", "### chestmnist"):
         assert heading in text
@@ -131,3 +132,77 @@ def test_missing_columns_and_bad_files_raise(tmp_path, results, capsys):
     results.drop(columns=["metric"]).to_csv(tmp_path / "bad.csv", index=False)
     assert main(["report", str(tmp_path / "bad.csv"), "-o", str(tmp_path / "out")]) == 2
     assert "lack column(s) metric" in capsys.readouterr().err
+
+
+def _no_drop_but_one(results: pd.DataFrame) -> pd.DataFrame:
+    """The reference loses no accuracy under any corruption but bloodmnist/pixelate: relative CE is defined on
+    1 of the 8 pairs only."""
+    results = results.copy()
+    ref = (results["model"] == REFERENCE) & (results["metric"] == "accuracy")
+    for dataset in CORRUPTIONS:
+        clean = results.loc[ref & (results["dataset"] == dataset) & (results["corruption"] == "clean"), "value"].iloc[0]
+        flat = ref & (results["dataset"] == dataset) & (results["corruption"] != "clean")
+        if dataset == "bloodmnist":
+            flat &= results["corruption"] != "pixelate"
+        results.loc[flat, "value"] = clean
+    return results
+
+
+def test_a_relative_mce_on_under_half_of_its_pairs_is_not_headlined(tmp_path):
+    results = _no_drop_but_one(synthetic_results())
+    with pytest.warns(UndefinedMetricWarning):
+        report = write_report(results, tmp_path / "out")
+    with pytest.warns(UndefinedMetricWarning):
+        table = mce_table(results, REFERENCE)
+    assert table.at["medclip", "rel_ce_pairs"] == 1 and table.at["medclip", "pairs"] == 8
+    assert table.at["medclip", "ce_pairs"] == 8
+    board = pd.read_csv(tmp_path / "out" / "leaderboard.csv").set_index("model")
+    assert board["rel_mce"].isna().all(), "a mean of 1 of 8 pairs is not a headline figure"
+    assert (board["rel_ce_pairs"] == 1).all() and (board["pairs"] == 8).all()
+    assert board.at["medclip", "mce"] == pytest.approx(table.at["medclip", "mce"])  # 8 of 8: shown
+    text = report.read_text()
+    medclip = next(line for line in text.splitlines() if line.startswith("| medclip |"))
+    assert "| n/a (1 of 8) |" in medclip and f"| {table.at['medclip', 'mce']:.1f} (8 of 8) |" in medclip
+    assert "relative mCE on 1 of 8" in text
+
+
+def test_stand_in_rows_are_marked_everywhere(tmp_path):
+    results = synthetic_results()
+    results["weights"] = ["stand-in" if m == "biomedclip" else "pretrained" for m in results["model"]]
+    report = write_report(results, tmp_path / "out", collections={"MedMNIST-C": list(CORRUPTIONS)})
+    text = report.read_text()
+    assert "**Stand-in weights**: `biomedclip`" in text
+    assert any(line.startswith("| biomedclip (stand-in) | stand-in |") for line in text.splitlines())
+    assert any(line.startswith("| medclip | pretrained |") for line in text.splitlines())
+    per_dataset = text[text.index("## Per dataset"):text.index("## Per collection")]
+    assert "biomedclip (stand-in)" in per_dataset
+    assert "| pixelate | biomedclip (stand-in) |" in text
+    board = pd.read_csv(tmp_path / "out" / "leaderboard.csv").set_index("model")
+    assert board.at["biomedclip", "weights"] == "stand-in" and board.at["medclip", "weights"] == "pretrained"
+
+
+def test_weights_of_older_results_are_unknown():
+    from hf_robustmed.report import leaderboard, model_weights
+
+    results = synthetic_results()
+    assert set(model_weights(results).values()) == {"unknown"}
+    assert (leaderboard(results, REFERENCE)["weights"] == "unknown").all()
+
+
+def test_a_failed_write_leaves_no_report(tmp_path, monkeypatch, results):
+    import errno
+
+    import hf_robustmed.report as report_module
+
+    def full_disk(fig, path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(report_module, "render_png", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_report(results, tmp_path / "out")
+    assert not (tmp_path / "out").exists(), "no half-written report, no empty folder"
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "notes.txt").write_text("kept")
+    with pytest.raises(OSError):
+        write_report(results, tmp_path / "old")
+    assert [p.name for p in (tmp_path / "old").iterdir()] == ["notes.txt"]

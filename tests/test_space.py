@@ -244,13 +244,15 @@ def test_analysis_of_a_sample(app):
     assert base_clean != adapted_clean  # the LoRA adapter changes the image tower
     assert base_clean != base_corrupted
     assert list(sweep.columns) == app.SWEEP_COLUMNS and len(sweep) == 12
-    base = sweep[sweep["model"] == "base (biomedclip)"]
+    base = sweep[sweep["model"] == "base (biomedclip, stand-in weights)"]  # the stand-in, said plainly
     predicted = max(base_clean, key=base_clean.get)
     assert list(base["severity"]) == ["0 (clean)", "1", "2", "3", "4", "5"] and set(base["class"]) == {predicted}
     assert base["probability"].iloc[0] == pytest.approx(base_clean[predicted], abs=1e-6)
     assert base["probability"].iloc[4] == pytest.approx(base_corrupted[predicted], abs=1e-6)
     assert "gaussian_noise**, severity 4 (parameter 0.16) of suite `medmnist-c/organamnist`" in status
     assert "DICOM CT" in status and "128×128 px → 224×224" in status
+    assert "- **base** `biomedclip` (**stand-in weights**" in status  # seeded under the real repo id: marked
+    assert re.search(r"- \*\*adapted\*\* `peft:[^`]+` \(\*\*stand-in weights\*\*", status)  # over a stand-in base
 
     # Severity 0 is the clean image; another severity reuses the cached analysis.
     kept = len(app._analyses)
@@ -264,7 +266,7 @@ def test_a_model_that_cannot_be_loaded_is_reported_and_the_other_shown(app, monk
     out = app.run_analysis(None, "retina", "fundus", "contrast", 2)
     assert out[2] is not None and out[4] is None and out[5] is None
     assert "**adapted** `local-dir:/nonexistent/adapter`: could not be loaded" in out[-1]
-    assert set(out[6]["model"]) == {"base (biomedclip)"}
+    assert set(out[6]["model"]) == {"base (biomedclip, stand-in weights)"}
 
 
 def test_bad_choices_are_refused_clearly(app):
@@ -298,6 +300,26 @@ def test_leaderboard(app, space_env, tmp_path):
     assert board.empty and chart is None and status.startswith("Cannot read `incomplete.csv`:")
     board, _, _, _, status = app.leaderboard_view(str(tmp_path / "missing.parquet"), None)
     assert board.empty and "No results file at" in status
+
+
+def test_leaderboard_marks_stand_ins_and_thin_relative_mce(app, tmp_path):
+    results = _results()
+    results["weights"] = ["stand-in" if m == "fragile" else "pretrained" for m in results["model"]]
+    ref = (results["model"] == "clip-vit-b16") & (results["dataset"] == "oct") & (results["corruption"] != "clean")
+    results.loc[ref, "value"] = 0.8  # no drop under zoom_blur: the reference leaves relative CE undefined there
+    path = tmp_path / "marked.parquet"
+    results.to_parquet(path)
+    board, _, _, _, status = app.leaderboard_view(str(path), None)
+    assert list(board.columns) == app.BOARD_COLUMNS and board.columns[1] == "mce"
+    rows = board.set_index("model")
+    assert "fragile (stand-in)" in rows.index and rows.at["fragile (stand-in)", "weights"] == "stand-in"
+    assert rows.at["robust", "mce_pairs"] == "2 of 2" and rows.at["robust", "rel_mce_pairs"] == "1 of 2"
+    assert rows.at["robust", "rel_mce"] == pytest.approx(50.0)  # 1 of 2 pairs: half, still shown
+    assert "**Stand-in weights**: fragile" in status
+    results.loc[(results["model"] == "clip-vit-b16") & (results["corruption"] == "pixelate"), "value"] = 0.8
+    results.to_parquet(path)
+    board, _, _, _, status = app.leaderboard_view(str(path), None)
+    assert board["rel_mce"].isna().all() and "relative mCE not shown**: it would rest on 0 of 2" in status
 
 
 def test_space_card_and_requirements(app):

@@ -7,9 +7,9 @@ from typing import Any
 
 from ..files import atomic_path
 from ..models.peft_family import base_model_id
+from ..templates import read_template
 from .config import TrainConfig
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "model_cards" / "adapter_card.md"
 RESULTS_FILE = "robustness_results.json"
 TAGS = ["peft", "lora", "open_clip", "medical", "robustness", "zero-shot-image-classification", "hf-robustmed"]
 
@@ -44,6 +44,31 @@ def _eval_results(rows: list[dict[str, Any]], benchmark: str | None):
     return results
 
 
+def standin_reason(folder: Path, base_model: str, weights: str | None) -> str | None:
+    """Why the adapter counts as trained on stand-in weights, or ``None``: its base's files carry the stand-in
+    marker, its evaluation results say ``stand-in``, or its existing card already says so (e.g. when the base is
+    not in the local cache any more)."""
+    from huggingface_hub.repocard import metadata_load
+
+    from ..models.standins import STANDIN, STANDIN_KEY, is_standin, stored_provenance
+
+    base = stored_provenance(base_model)
+    if base["weights"] == STANDIN:
+        return f"its base model `{base_model}` is a tiny randomly initialised stand-in (its files say so)"
+    if weights == STANDIN:
+        return "its evaluation results were obtained with stand-in weights"
+    card = folder / "README.md"
+    marker = (metadata_load(card) or {}).get(STANDIN_KEY) if card.is_file() else None
+    if base["weights"] == "unknown" and is_standin(marker):  # the base cannot be checked here: keep what was known
+        return marker.get("reason") or "its card said so when it was written"
+    return None
+
+
+def _standin_note(reason: str) -> str:
+    return (f"> **Stand-in weights.** This adapter was trained on a stand-in, not the real base model: {reason}. "
+            "It exists to test the pipeline; its weights and results mean nothing.")
+
+
 def update_adapter_card(folder: str | Path, *, repo_id: str | None = None, results=None, results_model: str | None = None,
                         benchmark: str | None = None) -> Path:
     """Re-renders a trained adapter's card from its saved config and summary, optionally with new results.
@@ -63,31 +88,41 @@ def update_adapter_card(folder: str | Path, *, repo_id: str | None = None, resul
     summary = json.loads((folder / "training_summary.json").read_text())
     saved = folder / RESULTS_FILE
     if results is not None:
-        from ..report import load_results
+        from ..report import load_results, model_weights
 
-        record = {"benchmark": benchmark, "rows": robustness_rows(load_results(results), results_model or "")}
+        frame = load_results(results)
+        record = {"benchmark": benchmark, "rows": robustness_rows(frame, results_model or ""),
+                  "weights": model_weights(frame).get(results_model or "")}
         with atomic_path(saved) as tmp:
             tmp.write_text(json.dumps(record, indent=1))
     record = json.loads(saved.read_text()) if saved.exists() else {"benchmark": None, "rows": []}
     return write_adapter_card(folder, config, summary, repo_id=repo_id, rows=record["rows"],
-                              benchmark=benchmark or record["benchmark"])
+                              benchmark=benchmark or record["benchmark"], weights=record.get("weights"))
 
 
 def write_adapter_card(folder: str | Path, config: TrainConfig, summary: dict[str, Any], *, repo_id: str | None = None,
-                       rows: list[dict[str, Any]] = (), benchmark: str | None = None) -> Path:
+                       rows: list[dict[str, Any]] = (), benchmark: str | None = None,
+                       weights: str | None = None) -> Path:
     """Renders ``folder/README.md`` from the training config and summary, and robustness ``rows``
-    (:func:`robustness_rows`)."""
+    (:func:`robustness_rows`).
+
+    An adapter trained on a stand-in base (see :func:`standin_reason`; ``weights`` is the results' ``weights`` of
+    the adapter, if known) says so at the top of the card and above its results, and its card data carries the
+    stand-in marker that the ``peft:`` loader reads.
+    """
     from huggingface_hub import ModelCard, ModelCardData
 
-    if not TEMPLATE.exists():
-        raise FileNotFoundError(f"adapter card template not found at {TEMPLATE}; run from a source checkout")
+    from ..models.standins import STANDIN_KEY, standin_marker
+
     folder = Path(folder)
     base = base_model_id(config.base_model)
     rows = list(rows)
     name = folder.resolve().name
+    reason = standin_reason(folder, config.base_model, weights)
+    marker = {STANDIN_KEY: {**standin_marker(), "reason": reason}} if reason else {}
     data = ModelCardData(library_name="peft", base_model=base, license="mit", tags=TAGS,
                          pipeline_tag="zero-shot-image-classification", model_name=name,
-                         eval_results=_eval_results(rows, benchmark) or None)
+                         eval_results=_eval_results(rows, benchmark) or None, **marker)
     recipe = [
         ("LoRA", f"rank {config.rank}, alpha {config.lora_alpha:g}, dropout {config.dropout:g}, "
                  f"on `{config.target_modules}`"),
@@ -102,7 +137,7 @@ def write_adapter_card(folder: str | Path, config: TrainConfig, summary: dict[st
         ("seed", config.seed),
     ]
     card = ModelCard.from_template(
-        data, template_str=TEMPLATE.read_text(),
+        data, template_str=read_template("adapter_card.md"),
         model_name=name, base_model=base, repo_id=repo_id or f"<org>/{name}",
         n_datasets=len(summary["datasets"]), n_classes=summary["classes"], recipe=recipe, split=config.split,
         sample=f"a stratified {config.fraction:.0%} per dataset" if config.fraction else f"{config.shots} images per class",
@@ -110,7 +145,12 @@ def write_adapter_card(folder: str | Path, config: TrainConfig, summary: dict[st
         leaks=summary["selection_leaks_test_data"], selected_epoch=summary["selected_epoch"],
         epochs_run=summary["epochs_run"], selection_score=summary["selection_score"], results=rows,
     )
+    text = str(card)
+    if reason:
+        note = _standin_note(reason)
+        text = text.replace(f"\n# {name}\n", f"\n# {name}\n\n{note}\n", 1)
+        text = text.replace("\n## Robustness results\n", f"\n## Robustness results\n\n{note}\n", 1)
     path = folder / "README.md"
     with atomic_path(path) as tmp:
-        tmp.write_text(str(card))
+        tmp.write_text(text)
     return path

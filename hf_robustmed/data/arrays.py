@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ class NpzArray:
             raise ValueError(f"file not found: {self.path}") from None
         except KeyError:
             raise ValueError(f"{self.path} has no array {key!r}") from None
-        except (zipfile.BadZipFile, ValueError, EOFError, OSError) as error:
+        except (zipfile.BadZipFile, zlib.error, ValueError, EOFError, OSError) as error:  # zlib: corrupt deflate data
             raise ValueError(f"cannot read {self.path} (truncated or corrupt?): {error}") from None
         if fortran:
             raise ValueError(f"{self.path}:{key} is Fortran-ordered; expected C order")
@@ -83,7 +84,7 @@ class NpzArray:
             self._seek(start)
             data = self._member.read(count * self._row_bytes)
             self._row = start + len(data) // self._row_bytes
-        except (zipfile.BadZipFile, EOFError, OSError) as error:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as error:  # zlib: corrupt deflate data
             self.close()
             raise ValueError(f"cannot read {self.path}:{self.key} (truncated or corrupt?): {error}") from None
         if len(data) != count * self._row_bytes:

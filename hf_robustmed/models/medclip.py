@@ -48,7 +48,9 @@ from torch import nn
 
 from ..files import atomic_path
 from .base import ZeroShotModel
+from .preprocess import ImageTransform
 from .registry import register_loader, register_model
+from .standins import STANDIN_KEY, loaded_provenance, standin_marker
 
 IMG_MEAN = 0.5862785803043838
 IMG_STD = 0.27950088968644304
@@ -283,19 +285,23 @@ def _image_size(config: Mapping[str, Any]) -> int:
     return 224
 
 
-def medclip_preprocess(image_size: int = 224):
-    """MedCLIP's transform: grey (the original pastes images on an ``L`` canvas), bicubic resize, centre crop,
-    MedCLIP's mean/std; the single channel is repeated to three."""
-    from torchvision import transforms
+def medclip_transform(image_size: int = 224) -> ImageTransform:
+    """MedCLIP's native preprocessing as data (``MedCLIPFeatureExtractor`` with ``do_pad_square=True``).
 
-    return transforms.Compose([
-        transforms.Lambda(lambda image: image.convert("L")),
-        transforms.Resize(image_size, interpolation=transforms.InterpolationMode.BICUBIC),
-        transforms.CenterCrop(image_size),
-        transforms.ToTensor(),
-        transforms.Normalize([IMG_MEAN], [IMG_STD]),
-        transforms.Lambda(lambda pixels: pixels.repeat(3, 1, 1)),
-    ])
+    The original (``medclip/dataset.py``): the image is pasted on a black ``L`` canvas of side
+    ``max(224, w, h)`` at ``(int((side - w) / 2), int((side - h) / 2))`` (``pad_img``; pasting converts RGB to
+    ``L``), resized to ``224 × 224`` with PIL bicubic, centre-cropped to 224 (a no-op), scaled to [0, 1] by
+    multiplying with 1/255 and normalised with MedCLIP's mean/std in float32 (transformers 4.24's
+    ``ImageFeatureExtractionMixin``); the vision model repeats the one channel to three. Here 224 is
+    ``image_size``.
+    """
+    return ImageTransform(size=image_size, resize_mode="pad_square", interpolation="bicubic", rescale="multiply",
+                          mean=(IMG_MEAN,), std=(IMG_STD,), grey=True)
+
+
+def medclip_preprocess(image_size: int = 224):
+    """MedCLIP's native preprocessing of one PIL image (:func:`medclip_transform` with Pillow), ``3×S×S``."""
+    return medclip_transform(image_size).to_pil()
 
 
 def _resolve_tokenizer(folder: Path, tokenizer: str) -> str:
@@ -339,9 +345,11 @@ def load_medclip(identifier: str, name: str, device: str) -> ZeroShotModel:
         name=name,
         module=model,
         preprocess=medclip_preprocess(_image_size(config)),
+        transform=medclip_transform(_image_size(config)),
         image_encoder=lambda pixels: model.encode_image(pixels.to(device)),
         text_encoder=encode_text,
         logit_scale=logit_scale,
+        provenance=loaded_provenance(name, config.get(STANDIN_KEY), f"medclip:{folder} ({weights.name})"),
     )
 
 
@@ -450,5 +458,5 @@ def save_tiny_medclip(folder: str | os.PathLike, vision: str = "vit", *, seed: i
         if logit_scale is not None:
             model.logit_scale.fill_(logit_scale)
     torch.save(release_state_dict(model), folder / "pytorch_model.bin")
-    _write_config(folder, config)
+    _write_config(folder, {**config, STANDIN_KEY: standin_marker()})
     return folder

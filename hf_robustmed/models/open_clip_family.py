@@ -6,7 +6,9 @@ from pathlib import Path
 
 from .._optional import require
 from .base import ZeroShotModel
+from .preprocess import from_open_clip
 from .registry import register_loader
+from .standins import json_marker, loaded_provenance
 
 WEIGHT_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
 
@@ -33,6 +35,20 @@ def _require_weights(scheme: str, identifier: str) -> None:
     raise ValueError(f"no weights ({' or '.join(WEIGHT_FILES)}) for {identifier} on the Hub or in the local cache")
 
 
+def _provenance(name: str, model_id: str, pretrained: str | None) -> dict[str, str]:
+    """``pretrained`` for an open_clip tag; else read from the repo's or folder's ``open_clip_config.json``."""
+    scheme, _, identifier = model_id.partition(":")
+    if scheme == "hf-hub":
+        from huggingface_hub import hf_hub_download
+
+        config = hf_hub_download(identifier, "open_clip_config.json")  # already fetched by open_clip
+    elif scheme == "local-dir":
+        config = Path(identifier) / "open_clip_config.json"
+    else:
+        return {"weights": "pretrained", "detail": f"open_clip {model_id}/{pretrained}"}
+    return loaded_provenance(name, json_marker(config), f"{model_id} ({config})")
+
+
 def _wrap(name: str, model_id: str, pretrained: str | None, device: str) -> ZeroShotModel:
     open_clip = _open_clip()
     model, _, preprocess = open_clip.create_model_and_transforms(model_id, pretrained=pretrained, device=device)
@@ -45,6 +61,8 @@ def _wrap(name: str, model_id: str, pretrained: str | None, device: str) -> Zero
         image_encoder=model.encode_image,
         text_encoder=lambda texts: model.encode_text(tokenizer(texts).to(device)),
         logit_scale=float(model.logit_scale.detach().exp()) if hasattr(model, "logit_scale") else 100.0,
+        provenance=_provenance(name, model_id, pretrained),
+        transform=from_open_clip(open_clip.get_model_preprocess_cfg(model)),
     )
 
 

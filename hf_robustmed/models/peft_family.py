@@ -13,6 +13,7 @@ from pathlib import Path
 from .._optional import require
 from .base import ZeroShotModel
 from .registry import MODEL_SPECS, create_model, register_loader, register_model
+from .standins import STANDIN, STANDIN_KEY, is_standin, loaded_provenance
 
 DEFAULT_ADAPTER_REPO = "hf-robustmed/RobustMedCLIP"
 
@@ -56,7 +57,31 @@ def load_peft(identifier: str, name: str, device: str) -> ZeroShotModel:
     base = create_model(base_spec(config.base_model_name_or_path), device=device)
     module = peft.PeftModel.from_pretrained(base.module, identifier).to(device)
     module.eval()
-    return replace(base, name=name, module=module, image_encoder=module.encode_image)
+    return replace(base, name=name, module=module, image_encoder=module.encode_image,
+                   provenance=adapter_provenance(identifier, name, base.provenance))
+
+
+def _card_marker(identifier: str):
+    """The stand-in marker in an adapter's card data (``README.md``), or ``None``."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.repocard import metadata_load
+
+    card = Path(identifier) / "README.md"
+    if not Path(identifier).is_dir():
+        try:
+            card = Path(hf_hub_download(identifier, "README.md"))
+        except EntryNotFoundError:
+            return None
+    return (metadata_load(card) or {}).get(STANDIN_KEY) if card.is_file() else None
+
+
+def adapter_provenance(identifier: str, name: str, base: dict) -> dict:
+    """An adapter's provenance: a stand-in when its base is one, or when its card says it was trained on one."""
+    standin_base = base.get("weights") == STANDIN
+    marker = {"weights": STANDIN} if standin_base else _card_marker(identifier)
+    why = " (a stand-in base)" if standin_base else " (trained on a stand-in base)" if is_standin(marker) else ""
+    return loaded_provenance(name, marker, f"adapter {identifier} over {base.get('detail')}{why}")
 
 
 register_model("robustmedclip", f"peft:{DEFAULT_ADAPTER_REPO}",

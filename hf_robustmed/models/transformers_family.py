@@ -6,7 +6,9 @@ import torch
 
 from .._optional import require
 from .base import ZeroShotModel
+from .preprocess import from_clip_image_processor
 from .registry import register_loader
+from .standins import STANDIN_KEY, loaded_provenance
 
 
 def _features(output) -> torch.Tensor:
@@ -32,4 +34,6 @@ def load_transformers_clip(identifier: str, name: str, device: str) -> ZeroShotM
         image_encoder=lambda pixels: _features(model.get_image_features(pixel_values=pixels.to(device))),
         text_encoder=encode_text,
         logit_scale=float(model.logit_scale.detach().exp()),
+        provenance=loaded_provenance(name, getattr(model.config, STANDIN_KEY, None), f"transformers:{identifier}"),
+        transform=from_clip_image_processor(processor.image_processor),
     )

@@ -60,7 +60,9 @@ import torch
 
 from .._optional import require
 from .base import ZeroShotModel
+from .preprocess import ImageTransform
 from .registry import register_loader, register_model
+from .standins import STANDIN_KEY, loaded_provenance, standin_marker
 
 HUB_REPO = "razaimam45/RobustMedCLIP"
 HUB_FILE = "checkpoints/unimedclip/unimed_clip_vit_b16.pt"
@@ -164,15 +166,23 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         ValueError: If the file needs other pickled objects, or holds no tensor state dict.
         ImportError: With torch < 2.6 (no allow-listing of globals for weights-only loading).
     """
+    return _state_dict(_load_raw(path), path)
+
+
+def _load_raw(path: str | os.PathLike):
+    """The checkpoint object, loaded weights-only with the NumPy globals of :data:`SAFE_GLOBALS` allowed."""
     if not hasattr(torch.serialization, "safe_globals"):
         raise ImportError("UniMed-CLIP checkpoints need torch>=2.6 (weights_only loading with allow-listed NumPy "
                           "scalars): pip install -U 'hf-robustmed[models]'")
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=_is_zip(path))
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=_is_zip(path))
     except pickle.UnpicklingError as error:
         raise ValueError(f"{path} is not a plain weights checkpoint (torch.load(weights_only=True) refused it; "
                          f"it is never loaded with weights_only=False): {str(error).splitlines()[-1]}") from None
+
+
+def _state_dict(checkpoint, path: str | os.PathLike) -> dict[str, torch.Tensor]:
     state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
     if not isinstance(state, Mapping) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} holds no state dict of tensors (top-level keys: {_keys(checkpoint)})")
@@ -260,9 +270,10 @@ def build_model(architecture: UniMedArchitecture, text_model: str = TEXT_MODEL):
     return open_clip.model.CustomTextCLIP(**architecture.model_cfg(text_model))
 
 
-def load_checkpoint(path: str | os.PathLike, text_model: str = TEXT_MODEL):
-    """The mainline model with a fork checkpoint's weights (strict; see :func:`map_state_dict`)."""
-    state = read_checkpoint(path)
+def load_checkpoint(path: str | os.PathLike, text_model: str = TEXT_MODEL, *, state=None):
+    """The mainline model with a fork checkpoint's weights (strict; see :func:`map_state_dict`); ``state``: the
+    checkpoint's state dict when already read."""
+    state = read_checkpoint(path) if state is None else state
     model = build_model(infer_architecture(state), text_model)
     model.load_state_dict(map_state_dict(state, model.state_dict()), strict=True)
     return model.eval()
@@ -271,6 +282,11 @@ def load_checkpoint(path: str | os.PathLike, text_model: str = TEXT_MODEL):
 def unimedclip_preprocess(image_size: int = 224):
     """The fork's eval transform: Resize (bicubic) → CenterCrop → RGB → ToTensor → Normalize (OpenAI)."""
     return _open_clip().image_transform(image_size, is_train=False, mean=OPENAI_MEAN, std=OPENAI_STD)
+
+
+def unimedclip_transform(image_size: int = 224) -> ImageTransform:
+    """:func:`unimedclip_preprocess` as data, for batched preprocessing on uint8 tensors."""
+    return ImageTransform(size=image_size, mean=OPENAI_MEAN, std=OPENAI_STD)
 
 
 @register_loader("unimedclip")
@@ -282,7 +298,10 @@ def load_unimedclip(identifier: str, name: str, device: str) -> ZeroShotModel:
         ImportError: Without open_clip/transformers (naming the ``models`` extra).
     """
     open_clip = _open_clip()
-    model = load_checkpoint(resolve_checkpoint(identifier)).to(device)
+    path = resolve_checkpoint(identifier)
+    checkpoint = _load_raw(path)
+    model = load_checkpoint(path, state=_state_dict(checkpoint, path)).to(device)
+    marker = checkpoint.get(STANDIN_KEY) if isinstance(checkpoint, Mapping) else None
     tokenizer = open_clip.tokenizer.HFTokenizer(TEXT_MODEL, context_length=CONTEXT_LENGTH)
     return ZeroShotModel(
         name=name,
@@ -291,6 +310,8 @@ def load_unimedclip(identifier: str, name: str, device: str) -> ZeroShotModel:
         image_encoder=lambda pixels: model.encode_image(pixels.to(device)),
         text_encoder=lambda texts: model.encode_text(tokenizer(list(texts)).to(device)),
         logit_scale=float(model.logit_scale.detach().exp()),
+        provenance=loaded_provenance(name, marker, f"unimedclip:{identifier} ({path})"),
+        transform=unimedclip_transform(model.visual.image_size[0]),
     )
 
 
@@ -340,7 +361,7 @@ def save_fork_checkpoint(model, path: str | os.PathLike, *, epoch: int = 1) -> P
         group["lr"] = np.float64(0.5 * (1 + np.cos(np.pi * 0.25)) * 1e-5)
     state = {f"module.{key}": value for key, value in fork_state_dict(model).items()}
     checkpoint = {"epoch": epoch, "name": "unimed-clip-stand-in", "state_dict": state,
-                  "optimizer": optimizer.state_dict()}
+                  "optimizer": optimizer.state_dict(), STANDIN_KEY: standin_marker()}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, path, pickle_module=_NumPy1PickleModule)

@@ -16,12 +16,26 @@ feature_names = list(module.features)
 numeric = {"predictions", "references", "severity"}
 
 
+def _number(value):
+    """A table cell as a number for the metric to check (``2.5`` stays ``2.5``; an empty cell is ``None``)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value  # the metric names the field and the value
+    return int(number) if number.is_integer() else number
+
+
 def compute(table, reference_model: str) -> dict:
-    """Runs the metric on the rows of the input table."""
+    """Runs the metric on the rows of the input table; bad inputs are shown as an error naming the field."""
     columns = {name: table[name].tolist() for name in feature_names}
     for name in numeric:
-        columns[name] = [int(float(value)) for value in columns[name]]
-    return module.compute(**columns, reference_model=reference_model)
+        columns[name] = [_number(value) for value in columns[name]]
+    try:
+        return module.compute(**columns, reference_model=reference_model)
+    except ValueError as error:
+        raise gr.Error(str(error)) from None
 
 
 readme = (HERE / "README.md").read_text(encoding="utf-8")

@@ -25,7 +25,7 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -262,6 +262,7 @@ class Analysis:
         specs: Role → model spec.
         failures: Role → why that model could not be used (it is then missing from ``probabilities``).
         class_names: The dataset's classes, the columns of the probabilities.
+        provenance: Role → the loaded model's ``provenance`` (``weights``: ``pretrained`` or ``stand-in``).
     """
 
     images: dict[int, np.ndarray]
@@ -269,6 +270,7 @@ class Analysis:
     specs: dict[str, str]
     failures: dict[str, str]
     class_names: tuple[str, ...]
+    provenance: dict[str, dict] = field(default_factory=dict)
 
 
 _analyses: OrderedDict[tuple, Analysis] = OrderedDict()
@@ -294,16 +296,17 @@ def analyse(image: np.ndarray, dataset_key: str, corruption: str) -> Analysis:
         return _analyses[key]
     images = corrupt_all(image, dataset_key, corruption)
     batch = [images[s] for s in (0, *SEVERITIES)]
-    probabilities, failures = {}, {}
+    probabilities, failures, provenance = {}, {}, {}
     for role, spec in specs.items():
         try:
             probabilities[role] = class_probabilities(spec, batch, dataset_key)
+            provenance[role] = dict(get_model(spec).provenance)
         except Exception as error:  # a model that cannot be loaded (missing weights, no network): say so, go on
             failures[role] = f"{type(error).__name__}: {error}"
     if not probabilities:
         raise gr.Error("No model could be loaded. " + " ".join(f"{role} ({specs[role]}): {why}"
                                                                 for role, why in failures.items()))
-    result = Analysis(images, probabilities, specs, failures, _dataset(dataset_key).class_names)
+    result = Analysis(images, probabilities, specs, failures, _dataset(dataset_key).class_names, provenance)
     if not failures:  # a failed model is retried next time
         _analyses[key] = result
         while len(_analyses) > _ANALYSES_KEPT:
@@ -327,14 +330,16 @@ def severity_label(severity: int) -> str:
 def sweep_frame(analysis: Analysis) -> pd.DataFrame:
     """Per model, the probability of its clean prediction at severities 0 (clean) to 5.
 
-    Columns: ``severity`` (:func:`severity_label`), ``probability``, ``model`` (role and spec: one line each) and
-    ``class`` (the class the model predicts on the clean image).
+    Columns: ``severity`` (:func:`severity_label`), ``probability``, ``model`` (role and spec, and "stand-in
+    weights" for a stand-in: one line each) and ``class`` (the class the model predicts on the clean image).
     """
     rows = []
     for role, probs in analysis.probabilities.items():
         predicted = int(np.argmax(probs[0]))
+        standin = analysis.provenance.get(role, {}).get("weights") == "stand-in"
+        model = f"{role} ({analysis.specs[role]}{', stand-in weights' if standin else ''})"
         rows += [{"severity": severity_label(s), "probability": float(probs[s, predicted]),
-                  "model": f"{role} ({analysis.specs[role]})", "class": analysis.class_names[predicted]}
+                  "model": model, "class": analysis.class_names[predicted]}
                  for s in (0, *SEVERITIES)]
     return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 
@@ -345,7 +350,9 @@ def _model_line(analysis: Analysis, role: str, severity: int) -> str:
         return f"- **{role}** `{spec}`: could not be loaded — {analysis.failures[role]}"
     probs = analysis.probabilities[role]
     clean, corrupted = int(np.argmax(probs[0])), int(np.argmax(probs[severity]))
-    line = (f"- **{role}** `{spec}`: clean → **{analysis.class_names[clean]}** ({probs[0, clean]:.0%})")
+    standin = (" (**stand-in weights**: a tiny random model, not the real one; its predictions mean nothing)"
+               if analysis.provenance.get(role, {}).get("weights") == "stand-in" else "")
+    line = (f"- **{role}** `{spec}`{standin}: clean → **{analysis.class_names[clean]}** ({probs[0, clean]:.0%})")
     if severity:
         change = "same prediction" if clean == corrupted else "**prediction changed**"
         line += (f", corrupted → **{analysis.class_names[corrupted]}** ({probs[severity, corrupted]:.0%}); "
@@ -455,17 +462,10 @@ def leaderboard_view(results_file: str | None, reference: str | None) -> tuple:
         the reference dropdown, and a status text. Problems (no file, missing cells) are reported in the status,
         with an empty table.
     """
-    from hf_robustmed.metrics import mce_table
-    from hf_robustmed.report import (
-        LEADERBOARD_COLUMNS,
-        corruption_error_figure,
-        dataset_figure,
-        leaderboard,
-        load_results,
-    )
+    from hf_robustmed.report import corruption_error_figure, dataset_error_figure, leaderboard, load_results
 
     path = Path(results_file) if results_file else results_path()
-    empty = pd.DataFrame(columns=list(LEADERBOARD_COLUMNS))
+    empty = pd.DataFrame(columns=BOARD_COLUMNS)
     if not path.is_file():
         return (empty, None, None, gr.Dropdown(choices=[], value=None),
                 f"No results file at `{path}`. Run `hf-robustmed evaluate ... -o <folder>` and set "
@@ -478,17 +478,48 @@ def leaderboard_view(results_file: str | None, reference: str | None) -> tuple:
         if reference not in models:
             reference = DEFAULT_REFERENCE if DEFAULT_REFERENCE in models else models[0]
         board = leaderboard(results, reference)
-        table = mce_table(results, reference)
-        datasets = [c.removeprefix("mce/") for c in table.columns if c.startswith("mce/")]
-        per_dataset = table[[f"mce/{d}" for d in datasets]].T.set_axis(datasets, axis=0) / 100
+        datasets = list(pd.unique(results["dataset"].astype(str)))
         chart = corruption_error_figure(results, reference)
-        radar = dataset_figure(per_dataset[list(board["model"])], title="Corruption error per dataset",
-                               label=f"CE = mCE / 100 ({reference} = 1)")
+        radar = dataset_error_figure(results, reference)
     except (ValueError, KeyError) as error:
         return empty, None, None, gr.Dropdown(choices=[], value=None), f"Cannot read `{path.name}`: {error}"
     status = (f"`{path.name}`: {len(board)} models, {len(datasets)} datasets; reference `{reference}` = 100 "
-              "(lower is better). Sort or filter a column from its header menu (⋮).")
-    return (board.round(2), chart, radar, gr.Dropdown(choices=models, value=reference), status)
+              f"(lower is better). {_board_caveats(board)}Sort or filter a column from its header menu (⋮).")
+    return (board_display(board), chart, radar, gr.Dropdown(choices=models, value=reference), status)
+
+
+# The leaderboard as shown: mCE stays the second column (sortable numbers); the pairs each mean rests on as text.
+BOARD_COLUMNS = ["model", "mce", "clean_err", "rel_mce", "mean_err", "clean_acc", "corrupted_acc", "mce_pairs",
+                 "rel_mce_pairs", "weights"]
+
+
+def board_display(board: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard for the table: stand-ins marked in the model column, "k of n" pairs per mean, rounded."""
+    from hf_robustmed.report import model_label, pairs_text
+
+    shown = board.round(2)
+    shown["model"] = [model_label(m, w) for m, w in zip(board["model"], board["weights"])]
+    shown["mce_pairs"] = [pairs_text(d, p) for d, p in zip(board["ce_pairs"], board["pairs"])]
+    shown["rel_mce_pairs"] = [pairs_text(d, p) for d, p in zip(board["rel_ce_pairs"], board["pairs"])]
+    return shown[BOARD_COLUMNS]
+
+
+def _board_caveats(board: pd.DataFrame) -> str:
+    """Sentences on what the figures rest on: means on under half of their pairs are blank; stand-ins; unknown."""
+    notes = []
+    for score, count, what in (("mce", "ce_pairs", "mCE"), ("rel_mce", "rel_ce_pairs", "relative mCE")):
+        thin = board[board[score].isna()]
+        if len(thin):
+            row = thin.iloc[0]
+            notes.append(f"**{what} not shown**: it would rest on {int(row[count])} of {int(row['pairs'])} "
+                         "corruption pairs (under half; the reference's ratio is undefined on the others).")
+    standins = list(board.loc[board["weights"] == "stand-in", "model"])
+    if standins:
+        notes.append(f"**Stand-in weights**: {', '.join(standins)} — tiny random models, their numbers mean nothing.")
+    if (board["weights"] == "unknown").any():
+        notes.append("Weights (real or stand-in) are not recorded in this file for: "
+                     f"{', '.join(board.loc[board['weights'] == 'unknown', 'model'])}.")
+    return " ".join(notes) + (" " if notes else "")
 
 
 # --------------------------------------------------------------------------------------------------------------------

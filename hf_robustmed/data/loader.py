@@ -1,0 +1,125 @@
+"""The evaluation's input pipeline: row ranges read and decoded (and corrupted) in ``DataLoader`` workers.
+
+Workers hand over uint8 tensors (``N×C×H×W``, C = 1 or 3); resizing and normalisation happen batched where the
+model runs (:class:`hf_robustmed.models.preprocess.ImageTransform`). Batches come back in the order of the
+items, whatever the worker count (``DataLoader`` returns worker results in sampler order).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .reader import RowBatch, RowSource
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One batch to read: rows ``start:stop`` of source ``source`` (an index into the loader's sources)."""
+
+    source: int
+    start: int
+    stop: int
+
+
+def share(n: int, rank: int, world: int) -> tuple[int, int]:
+    """The contiguous rows ``[start, stop)`` of ``n`` that process ``rank`` of ``world`` reads."""
+    return n * rank // world, n * (rank + 1) // world
+
+
+def batch_items(source: int, start: int, stop: int, batch_size: int) -> list[BatchItem]:
+    """Rows ``start:stop`` of a source cut into batches."""
+    return [BatchItem(source, lo, min(stop, lo + batch_size)) for lo in range(start, stop, batch_size)]
+
+
+def default_num_workers(processes: int = 1) -> int:
+    """The CPU cores available to each of ``processes`` processes on this machine (0 on a single core)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    per_process = cores // max(1, processes)
+    return per_process if per_process > 1 else 0
+
+
+def images_tensor(images: Sequence[np.ndarray] | np.ndarray):
+    """uint8 ``N×C×H×W`` of same-sized images (grey as C = 1 unless mixed with RGB), else a list of ``C×H×W``."""
+    import torch
+
+    if isinstance(images, np.ndarray):  # already one array (decoded straight into it, or a source's rows)
+        return _nchw(torch.from_numpy(images if images.flags.writeable else images.copy()))
+    if any(image.ndim == 3 for image in images) and any(image.ndim == 2 for image in images):
+        images = [np.repeat(image[..., None], 3, 2) if image.ndim == 2 else image for image in images]
+    if len({image.shape for image in images}) == 1:
+        return _nchw(torch.from_numpy(np.stack(images)))
+    return [_nchw(torch.from_numpy(np.array(image)[None]))[0] for image in images]
+
+
+def _nchw(batch):
+    """``N×H×W`` (grey) or ``N×H×W×C`` uint8 → contiguous ``N×C×H×W`` (the float conversion is quicker on it)."""
+    return batch[:, None] if batch.ndim == 3 else batch.permute(0, 3, 1, 2).contiguous()
+
+
+class BatchDataset:
+    """A map-style dataset whose item *i* is the whole batch ``items[i]`` (use with ``batch_size=None``).
+
+    Args:
+        sources: Row sources.
+        items: The batches, in the order they are wanted.
+        transform: Applied to each batch's uint8 images where they are read (``pixels`` in the batch): for a model
+            on the CPU, the workers share the preprocessing; for a GPU, leave it ``None`` and preprocess there.
+    """
+
+    def __init__(self, sources: Sequence[RowSource], items: Sequence[BatchItem], transform=None):
+        self.sources, self.items, self.transform = list(sources), list(items), transform
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        import torch
+
+        item = self.items[i]
+        batch: RowBatch = self.sources[item.source].read(item.start, item.stop)
+        images = images_tensor(batch.images)
+        out = {"item": i, "labels": torch.as_tensor(np.asarray(batch.labels, dtype=np.int64)),
+               "indices": torch.as_tensor(batch.indices)}
+        if self.transform is None:
+            return {**out, "images": images}
+        return {**out, "pixels": self.transform(images)}
+
+
+def _init_worker(_: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # one decoder thread per worker: the workers are the parallelism
+
+
+def _worker_context():
+    """Workers fork from a fresh server process (``forkserver``) that has imported torch and this module once: quick
+    to start, and safe where the caller runs threads (a worker forked from a process whose OpenCV or OpenMP thread
+    pool is running can deadlock). ``spawn`` where there is no fork server."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch", __name__])
+    return context
+
+
+def make_loader(sources: Sequence[RowSource], items: Sequence[BatchItem], *, num_workers: int, pin_memory: bool = False,
+                transform=None):
+    """A ``DataLoader`` yielding the items' batches in order (dicts of ``item``, ``labels``, ``indices`` and uint8
+    ``images``, or ``pixels`` preprocessed by ``transform``), read by ``num_workers`` workers (0: in this process)
+    with prefetch."""
+    from torch.utils.data import DataLoader
+
+    dataset = BatchDataset(sources, items, transform)
+    return DataLoader(dataset, batch_size=None, shuffle=False, num_workers=num_workers,
+                      pin_memory=pin_memory, worker_init_fn=_init_worker if num_workers else None,
+                      multiprocessing_context=_worker_context() if num_workers else None,
+                      prefetch_factor=4 if num_workers else None)
