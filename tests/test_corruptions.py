@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from conftest import textured_image
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from hf_robustmed.corruptions import (
     SUITES,
@@ -214,3 +214,174 @@ def test_discrete_noise_laws_are_sampled_exactly():
         u = uniform_u32(np.random.default_rng(4), image.size)
         expected = [np.searchsorted(law.thresholds[v], x, side="right") for v, x in zip(image.reshape(-1), u)]
         np.testing.assert_array_equal(k, expected)
+
+
+# -- fast paths against the straightforward algorithms they replace --------------------------------------------------
+
+FAST_PATH_SHAPES = [(28, 28), (64, 64), (128, 128), (224, 224), (97, 131), (150, 120)]
+
+
+def _shape_images(channels: int = 3):
+    for shape in FAST_PATH_SHAPES:
+        image = textured_image(max(shape), channels == 3, seed=shape[0])[: shape[0], : shape[1]]
+        yield image.reshape(*shape, channels)
+
+
+def _motion_blur_by_shifts(image: np.ndarray, radius: float, sigma: float, angle: float) -> np.ndarray:
+    """ImageMagick's motion blur as a float64 sum of shifted copies (edges repeated), quantised like Q16."""
+    from hf_robustmed.corruptions.blur import _motion_taps
+
+    taps = _motion_taps(radius, sigma, angle)
+    margin = max(max(abs(y), abs(x)) for y, x, _ in taps)
+    padded = np.pad(image.astype(np.float64), ((margin, margin), (margin, margin), (0, 0)), mode="edge")
+    height, width = image.shape[:2]
+    total = sum(w * padded[margin + y : margin + y + height, margin + x : margin + x + width] for y, x, w in taps)
+    return (np.floor(total * 257 + 0.5) // 257).astype(np.uint8)
+
+
+def test_motion_blur_equals_the_sum_of_shifted_copies():
+    """Banded filter2D calls give the shift-and-sum result up to float32 rounding: ±1 on a few pixels in 10⁵."""
+    from hf_robustmed.corruptions.blur import motion_blur_at
+
+    differing, total = 0, 0
+    for channels in (3, 1):
+        for image in _shape_images(channels):
+            for radius, sigma in [(3, 3), (10, 5), (20, 15)]:
+                for angle in (-45.0, -31.7, -8.2, 0.0, 12.5, 33.3, 45.0):
+                    ours = motion_blur_at(image, radius, sigma, angle).astype(int)
+                    difference = np.abs(ours - _motion_blur_by_shifts(image, radius, sigma, angle))
+                    assert difference.max() <= 1, (image.shape, radius, sigma, angle)
+                    differing, total = differing + np.count_nonzero(difference), total + difference.size
+    assert differing / total < 1e-4, differing / total
+
+
+def test_q16_output_path_is_the_floor_division():
+    from hf_robustmed.corruptions.blur import _imagemagick_q16_to_8bit
+
+    levels = np.concatenate([np.linspace(0, 255, 2_000_003, dtype=np.float32), np.arange(256, dtype=np.float32)])
+    levels = np.concatenate([levels, np.nextafter(levels, np.float32(0)), np.nextafter(levels, np.float32(256))])
+    levels = np.clip(levels, 0, 255 * (1 + 1e-5)).astype(np.float32)
+    quantum = np.floor(np.clip(levels, 0, 255) * np.float32(257) + np.float32(0.5))
+    expected = (quantum // np.float32(257)).astype(np.uint8)
+    np.testing.assert_array_equal(_imagemagick_q16_to_8bit(levels.copy()), expected)
+
+
+def _zoom_blur_plane_by_plane(image: np.ndarray, factors: tuple[float, ...]) -> np.ndarray:
+    """Zoom blur as first written: float64 division, every factor (1 included) zoomed, one plane at a time."""
+    from hf_robustmed.corruptions._common import quantize
+    from hf_robustmed.corruptions.blur import _clipped_zoom
+
+    planes = np.ascontiguousarray((image / 255.0).astype(np.float32).transpose(2, 0, 1))
+    out = np.zeros_like(planes)
+    for channel, plane in enumerate(planes):
+        for zoom in factors:
+            out[channel] += _clipped_zoom(plane, float(zoom))
+    out += planes
+    out /= np.float32(len(factors) + 1)
+    return quantize(out.transpose(1, 2, 0), top=1.0)
+
+
+def test_zoom_blur_equals_the_plane_by_plane_algorithm():
+    from hf_robustmed.corruptions.blur import zoom_blur
+
+    for channels in (3, 1):
+        for image in _shape_images(channels):
+            for factors in SUITES["imagenet-c"].corruptions["zoom_blur"].params:
+                expected = _zoom_blur_plane_by_plane(image, factors)
+                np.testing.assert_array_equal(zoom_blur(image, factors, None, 1.0), expected)
+
+
+def _saturation_with_broadcasting(image: np.ndarray, gain: float, shift: float) -> np.ndarray:
+    """The closed-form HSV saturation edit on the whole H×W×3 array at once (the first implementation)."""
+    from hf_robustmed.corruptions._common import quantize
+    from hf_robustmed.corruptions.color import _saturation_tables
+
+    ratio_table, grey_gb = _saturation_tables(float(gain), float(shift))
+    value, low = image.max(axis=2), image.min(axis=2)
+    v = value[..., None].astype(np.float32)
+    out = v - (v - image) * ratio_table[value, low][..., None]
+    out *= np.float32(1 / 255)
+    result = quantize(out, top=1.0)
+    grey = value == low
+    result[grey, 1] = result[grey, 2] = grey_gb[value[grey]]
+    return result
+
+
+def test_saturation_equals_the_whole_array_algorithm():
+    from hf_robustmed.corruptions.color import _set_saturation
+
+    entries = [e for s in SUITES.values() for e in s.corruptions.values() if e.op in ("saturate", "saturate_shift")]
+    params = {p for e in entries for p in e.params}
+    for image in _shape_images(3):
+        image = image.copy()
+        image[:5] = image[:5].min(axis=2, keepdims=True)  # grey rows: the S = 0 branch
+        for param in params:
+            gain, shift = param if isinstance(param, tuple) else (1.0, param)
+            expected = _saturation_with_broadcasting(image, gain, shift)
+            np.testing.assert_array_equal(_set_saturation(image, gain, shift), expected)
+
+
+def test_defocus_kernel_without_denormals_gives_the_same_bytes():
+    """Weights below float32's normal range are dropped from the disk kernel; the filtered images do not change."""
+    import cv2
+
+    from hf_robustmed.corruptions._common import quantize
+    from hf_robustmed.corruptions.blur import _aliased_disk
+
+    def kernel_with_denormals(radius: float, alias: float) -> np.ndarray:
+        """ImageNet-C's kernel cropped (centred) to its non-zero support, denormal weights included."""
+        grid, ksize = (np.arange(-8, 9), (3, 3)) if radius <= 8 else (np.arange(-int(radius), int(radius) + 1), (5, 5))
+        xx, yy = np.meshgrid(grid, grid)
+        disk = np.array((xx**2 + yy**2) <= radius**2, dtype=np.float32)
+        kernel = cv2.GaussianBlur(disk / disk.sum(), ksize=ksize, sigmaX=alias)
+        centre, support = len(grid) // 2, np.flatnonzero(kernel.any(axis=0))
+        half = max(centre - support[0], support[-1] - centre)
+        return kernel[centre - half : centre + half + 1, centre - half : centre + half + 1]
+
+    params = {p for s in SUITES.values() for e in s.corruptions.values() if e.op == "defocus_blur" for p in e.params}
+    for shape in [(224, 224), (224, 300)]:
+        image = textured_image(max(shape), True, seed=7)[: shape[0], : shape[1]]
+        unit = image.astype(np.float32) * np.float32(1 / 255)
+        for radius, alias in params:
+            kernel = _aliased_disk(float(radius), float(alias))
+            assert not np.any((kernel > 0) & (kernel < np.finfo(np.float32).tiny))
+            ours = cv2.filter2D(unit, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
+            full = cv2.filter2D(unit, -1, kernel_with_denormals(radius, alias), borderType=cv2.BORDER_REFLECT_101)
+            np.testing.assert_array_equal(quantize(ours, top=1.0), quantize(full, top=1.0), err_msg=f"{(radius, alias)}")
+
+
+def test_bubble_stamps_equal_pillow_drawing():
+    """Cached bubble stamps, clipped at the borders, give the alpha that Pillow's ellipses give in place."""
+    from hf_robustmed.corruptions.artefacts import _INSIDE_ALPHA, _RIM_ALPHA, _bubble_stamp, _paste_stamp
+
+    rng = np.random.default_rng(0)
+    for height, width in [(28, 28), (97, 131), (224, 224)]:
+        for border in (1, 2):
+            canvas = Image.new("L", (width, height), 0)
+            draw = ImageDraw.Draw(canvas)
+            stamped = np.zeros((height, width), np.uint8)
+            for _ in range(60):
+                r = int(rng.integers(1, 13))
+                cx, cy = int(rng.integers(0, width)), int(rng.integers(0, height))
+                draw.ellipse((cx - r - border, cy - r - border, cx + r + border, cy + r + border), fill=_RIM_ALPHA)
+                draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_INSIDE_ALPHA)
+                _paste_stamp(stamped, _bubble_stamp(r, border), cy - r - border, cx - r - border)
+                np.testing.assert_array_equal(stamped, np.asarray(canvas))
+
+
+def test_glass_blur_offsets_and_swap_walks_agree(monkeypatch):
+    """int32 offset draws equal the default int64 ones; the compiled swap walk equals the Python one."""
+    from hf_robustmed.corruptions import _kernels, blur
+
+    for margin in (1, 2, 3, 4):
+        wide = np.random.default_rng(margin).integers(-margin, margin, size=(5000, 2))
+        narrow = np.random.default_rng(margin).integers(-margin, margin, size=(5000, 2), dtype=np.int32)
+        np.testing.assert_array_equal(wide, narrow)
+    if _kernels.compiled("swap_walk") is None:
+        pytest.skip("numba not installed: only the Python swap walk exists")
+    rng = np.random.default_rng(0)
+    src = np.arange(4800, 300, -1)
+    walk = [rng.integers(-3, 3, size=(src.size, 2), dtype=np.int32) for _ in range(3)]
+    compiled = blur._swap_walk(72, 71, src, walk)
+    monkeypatch.setattr(_kernels, "compiled", lambda name: None)
+    np.testing.assert_array_equal(compiled, blur._swap_walk(72, 71, src, walk))

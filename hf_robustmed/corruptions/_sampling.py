@@ -60,14 +60,14 @@ class DiscreteLaw:
     def sample(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One draw of the law for every element of a uint8 array: the outcomes' grey levels, same shape."""
         k = self.sample_index(image, rng)
-        return (k.astype(np.uint8) if self.values is None else self.values[k]).reshape(image.shape)
+        return (k.astype(np.uint8) if self.values is None else np.take(self.values, k)).reshape(image.shape)
 
     def sample_index(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One draw per element of a uint8 array: outcome indices k (uint16), same shape."""
         grey = image.reshape(-1)
         u = uniform_u32(rng, grey.size)
         cell = (grey.astype(np.uint32) << GUIDE_BITS) | (u >> np.uint32(32 - GUIDE_BITS))
-        k = self.guide.ravel()[cell]
+        k = np.take(self.guide, cell)  # np.take: several times faster than fancy indexing
         ambiguous = np.flatnonzero(k == _AMBIGUOUS)
         if ambiguous.size:
             k[ambiguous] = self._search(grey[ambiguous], cell[ambiguous], u[ambiguous])
@@ -76,7 +76,7 @@ class DiscreteLaw:
     def sample_shared(self, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
         """Draws from the law's first row only (a law that does not depend on the input level): indices k."""
         u = uniform_u32(rng, int(np.prod(shape)))
-        k = self.guide[0][u >> np.uint32(32 - GUIDE_BITS)]
+        k = np.take(self.guide[0], u >> np.uint32(32 - GUIDE_BITS))
         ambiguous = np.flatnonzero(k == _AMBIGUOUS)
         if ambiguous.size:
             k[ambiguous] = np.searchsorted(self.thresholds[0], u[ambiguous], side="right")
@@ -85,8 +85,8 @@ class DiscreteLaw:
     def _search(self, grey: np.ndarray, cell: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Binary search of the outcome within each flagged cell's bracket."""
         row = cell + (cell >> GUIDE_BITS)  # index into bounds, which has one more column per row
-        lo = self.bounds.ravel()[row].astype(np.intp)
-        hi = self.bounds.ravel()[row + 1].astype(np.intp)
+        lo = np.take(self.bounds, row).astype(np.intp)
+        hi = np.take(self.bounds, row + 1).astype(np.intp)
         base = grey.astype(np.intp) * self.thresholds.shape[1]
         flat = self.thresholds.ravel()
         pending = np.flatnonzero(lo < hi)

@@ -105,17 +105,14 @@ def bubble(image: np.ndarray, param: tuple[int, int], rng: np.random.Generator, 
     height, width = image.shape[:2]
     min_radius, border = max(1, round(3 * scale)), max(1, round(2 * scale))
     max_radius = max(min_radius, round(max_radius * scale))
-    alpha = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(alpha)
+    alpha = np.zeros((height, width), np.uint8)
     draws = _Draws(rng, 1 + 3 * max(7, int(max_bubbles)))
     for _ in range(draws.randint(7, max_bubbles)):
         r = draws.randint(min_radius, max_radius)
         cx, cy = draws.randint(r, width - r), draws.randint(r, height - r)
-        draw.ellipse((cx - r - border, cy - r - border, cx + r + border, cy + r + border), fill=_RIM_ALPHA)
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=_INSIDE_ALPHA)
+        _paste_stamp(alpha, _bubble_stamp(r, border), cy - r - border, cx - r - border)
     # The reference pastes a white RGBA overlay through its own alpha: out = round(v + α·(255 − v) / 255), i.e.
     # one 256-entry table per alpha level, applied where that level was drawn.
-    alpha = np.asarray(alpha)
     out = image.copy()
     for level in (_RIM_ALPHA, _INSIDE_ALPHA):
         cv2.copyTo(cv2.LUT(image, _white_blend_lut(level)), (alpha == level).view(np.uint8), out)
@@ -123,6 +120,32 @@ def bubble(image: np.ndarray, param: tuple[int, int], rng: np.random.Generator, 
 
 
 _RIM_ALPHA, _INSIDE_ALPHA = 130, 100
+
+
+@lru_cache(maxsize=256)
+def _bubble_stamp(radius: int, border: int) -> np.ndarray:
+    """One bubble's alpha as Pillow draws it on its bounding square: rim ellipse α 130, then inside ellipse α 100.
+
+    Pillow rasterises an ellipse from its integer bounding box the same wherever the box lies, so stamping this
+    square (its non-zero pixels) gives the image that drawing the two ellipses there gives: one small copy per
+    bubble instead of two Pillow calls.
+    """
+    side = 2 * (radius + border) + 1
+    stamp = Image.new("L", (side, side), 0)
+    draw = ImageDraw.Draw(stamp)
+    draw.ellipse((0, 0, side - 1, side - 1), fill=_RIM_ALPHA)
+    draw.ellipse((border, border, border + 2 * radius, border + 2 * radius), fill=_INSIDE_ALPHA)
+    return np.asarray(stamp)
+
+
+def _paste_stamp(alpha: np.ndarray, stamp: np.ndarray, top: int, left: int) -> None:
+    """Overwrites ``alpha`` with the stamp's non-zero pixels, its top-left corner at (top, left), clipped."""
+    height, width = alpha.shape
+    y0, x0 = max(top, 0), max(left, 0)
+    y1, x1 = min(top + stamp.shape[0], height), min(left + stamp.shape[1], width)
+    if y0 < y1 and x0 < x1:
+        part = stamp[y0 - top : y1 - top, x0 - left : x1 - left]
+        np.copyto(alpha[y0:y1, x0:x1], part, where=part > 0)
 
 
 @lru_cache(maxsize=8)

@@ -13,13 +13,14 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from . import _kernels
 from ._common import quantize, to_float
 from .registry import register_op
 
 
 @lru_cache(maxsize=256)
 def _aliased_disk(radius: float, alias_sigma: float, exact: bool = True) -> np.ndarray:
-    """ImageNet-C's anti-aliased disk kernel, cropped to its non-zero support (which does not change the result).
+    """ImageNet-C's anti-aliased disk kernel, cropped to its support (which does not change the result).
 
     With ``exact`` the disk is ImageNet-C's binary one (pixel centres inside the circle). Otherwise, for
     rescaled radii, each pixel is weighted by the fraction of it the disk covers (8×8 supersampling), so that
@@ -41,6 +42,9 @@ def _aliased_disk(radius: float, alias_sigma: float, exact: bool = True) -> np.n
         disk[len(grid) // 2, len(grid) // 2] = max(disk[len(grid) // 2, len(grid) // 2], 1e-3)
     disk /= np.sum(disk)
     kernel = cv2.GaussianBlur(disk, ksize=ksize, sigmaX=alias_sigma)
+    # A small anti-alias σ leaves weights below float32's normal range (e^−100 at σ 0.1): they cannot move a sum
+    # of grey levels by a representable amount, but each product with them takes the CPU's slow denormal path.
+    kernel[kernel < np.finfo(np.float32).tiny] = 0
     rows = np.flatnonzero(kernel.any(axis=1))
     cols = np.flatnonzero(kernel.any(axis=0))
     # Keep the kernel centred: crop symmetrically.
@@ -96,18 +100,71 @@ def _motion_kernel(radius: float, sigma: float, angle_deg: float) -> tuple[np.nd
     return kernel, half
 
 
-def _apply_taps(plane: np.ndarray, taps: tuple[tuple[int, int, float], ...]) -> np.ndarray:
-    """``Σ w · plane(y + dy, x + dx)`` with edge pixels repeated, as a few in-place scaled adds."""
-    height, width = plane.shape[:2]
-    margin = max(max(abs(y), abs(x)) for y, x, _ in taps)
-    padded = cv2.copyMakeBorder(plane, margin, margin, margin, margin, cv2.BORDER_REPLICATE)
-    # float32: its rounding error (< 10⁻³ grey levels) flips the final 8-bit level only at rare boundaries.
-    padded = padded.reshape(height + 2 * margin, width + 2 * margin, -1).astype(np.float32)
-    out = np.zeros((height, width, padded.shape[2]), np.float32)
+# OpenCV's filter2D applies a float kernel directly (one fused multiply-add per non-zero tap, in raster order) while
+# its area is below 130, and through a DFT from there on, which is several times slower for our sparse lines.
+_DIRECT_FILTER_AREA = 130
+
+
+def _tap_bands(taps: tuple[tuple[int, int, float], ...]) -> list[tuple[int, int, np.ndarray]]:
+    """Taps with ``dy, dx ≥ 0`` cut, in raster order, into kernels that filter2D applies directly.
+
+    Returns:
+        ``(top, left, kernel)`` per band: the kernel's float32 weights at offsets ``(dy − top, dx − left)``.
+    """
+    bands: list[list[tuple[int, int, float]]] = [[]]
+    for tap in sorted(taps):
+        band = bands[-1] + [tap]
+        if len(band) > 1 and _box_area(band) >= _DIRECT_FILTER_AREA:
+            bands.append([tap])
+        else:
+            bands[-1] = band
+    return [_band_kernel(band) for band in bands]
+
+
+def _box_area(taps: list[tuple[int, int, float]]) -> int:
+    rows, cols = [y for y, _, _ in taps], [x for _, x, _ in taps]
+    return (max(rows) - min(rows) + 1) * (max(cols) - min(cols) + 1)
+
+
+def _band_kernel(taps: list[tuple[int, int, float]]) -> tuple[int, int, np.ndarray]:
+    top, left = min(y for y, _, _ in taps), min(x for _, x, _ in taps)
+    kernel = np.zeros((max(y for y, _, _ in taps) - top + 1, max(x for _, x, _ in taps) - left + 1), np.float32)
     for y, x, w in taps:
-        window = padded[margin + y : margin + y + height, margin + x : margin + x + width]
-        cv2.scaleAdd(window, w, out, dst=out)
-    return out
+        kernel[y - top, x - left] = w
+    return top, left, kernel
+
+
+def _apply_taps(image: np.ndarray, taps: tuple[tuple[int, int, float], ...]) -> np.ndarray:
+    """``Σ w · image(y + dy, x + dx)`` over taps with ``dy, dx ≥ 0``, edge pixels repeated, in float32.
+
+    Each band of taps is one direct filter2D over a window of the image padded at the bottom and right, anchored
+    at its top-left tap; the bands' sums are added. float32 rounding (< 10⁻³ grey levels) flips the final 8-bit
+    level only at rare boundaries.
+    """
+    height, width = image.shape[:2]
+    bottom, right = max(y for y, _, _ in taps), max(x for _, x, _ in taps)
+    padded = cv2.copyMakeBorder(image, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
+    padded = padded.reshape(height + bottom, width + right, -1).astype(np.float32)
+    out = None
+    for top, left, kernel in _tap_bands(taps):
+        window = padded[top : top + height + kernel.shape[0] - 1, left : left + width + kernel.shape[1] - 1]
+        band = cv2.filter2D(window, -1, kernel, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)[:height, :width]
+        out = band if out is None else np.add(out, band, out=out)
+    return out.reshape(height, width, -1)
+
+
+def _line_filter(image: np.ndarray, taps: tuple[tuple[int, int, float], ...]) -> np.ndarray:
+    """``Σ w · image(y + dy, x + dx)`` (H×W×C float32, edges repeated) for a line of taps, each axis of one sign.
+
+    A line going up or left is applied as the line going down and right to the flipped image, and flipped back.
+    """
+    flip_rows, flip_cols = any(y < 0 for y, _, _ in taps), any(x < 0 for _, x, _ in taps)
+    if not (flip_rows or flip_cols):
+        return _apply_taps(image, taps)
+    code = -1 if flip_rows and flip_cols else (0 if flip_rows else 1)
+    flipped = cv2.flip(image, code).reshape(image.shape)
+    out = _apply_taps(flipped, tuple((abs(y), abs(x), w) for y, x, w in taps))
+    return cv2.flip(out, code).reshape(out.shape)
 
 
 @register_op(
@@ -126,19 +183,24 @@ def motion_blur(image: np.ndarray, param: tuple[float, float], rng: np.random.Ge
 
 def motion_blur_at(image: np.ndarray, radius: float, sigma: float, angle: float) -> np.ndarray:
     """ImageMagick's ``MotionBlurImage(radius, sigma, angle)`` of an H×W×C uint8 image (edge pixels repeated)."""
-    # The kernel is a line of at most 41 taps in a square of up to 81², so summing shifted copies beats filter2D.
-    out = _apply_taps(image, _motion_taps(radius, sigma, angle))
-    return _imagemagick_q16_to_8bit(out).reshape(image.shape)
+    levels = _line_filter(image, _motion_taps(radius, sigma, angle))
+    return _imagemagick_q16_to_8bit(levels).reshape(image.shape)
 
 
 def _imagemagick_q16_to_8bit(levels: np.ndarray) -> np.ndarray:
     """ImageMagick Q16's output path: the 16-bit quantum ``round(257·s)``, written to 8 bits as ``q // 257``.
 
     Reproduces ImageMagick 6.9 (Debian's Q16 build) bit for bit on our test images; plain truncation of ``s``
-    agrees on 97–99.8 % of pixels, rounding on about half.
+    agrees on 97–99.8 % of pixels, rounding on about half. ``levels`` (non-negative weighted means of grey levels,
+    so below 255·(1 + 10⁻⁵) and the quantum below 65536) is overwritten.
     """
-    quantum = np.floor(np.clip(levels, 0.0, 255.0, out=levels) * np.float32(257.0) + np.float32(0.5))
-    return (quantum // np.float32(257)).astype(np.uint8)
+    levels *= np.float32(257.0)
+    levels += np.float32(0.5)
+    quantum = levels.astype(np.int32)  # truncation is the floor here
+    quantum += 1
+    quantum *= 255
+    quantum >>= 16  # (q + 1)·255 >> 16 = q // 257 for every q in 0..65535
+    return quantum.astype(np.uint8)
 
 
 def _zoom_axis(length: int, zoom: float) -> tuple[slice, np.ndarray, np.ndarray, np.ndarray]:
@@ -150,7 +212,7 @@ def _zoom_axis(length: int, zoom: float) -> tuple[slice, np.ndarray, np.ndarray,
     """
     crop = math.ceil(length / zoom)
     start = (length - crop) // 2
-    zoomed = int(round(crop * zoom))
+    zoomed = round(crop * zoom)
     trim = (zoomed - length) // 2
     out = np.arange(trim, trim + length, dtype=np.float64)
     step = (crop - 1) / (zoomed - 1) if zoomed > 1 else 0.0
@@ -181,6 +243,27 @@ def _clipped_zoom(plane: np.ndarray, zoom: float) -> np.ndarray:
     return right
 
 
+@lru_cache(maxsize=64)
+def _stacked_zoom_plans(height: int, width: int, zooms: tuple[float, ...]) -> tuple[np.ndarray, ...]:
+    """The plans of several zoom factors, stacked for the compiled loop ``_kernels._zoom_sum``.
+
+    Returns:
+        Crop tops, lefts and widths (one per factor), then the row plans' source indices (lo, hi) and weights,
+        then the column plans' (one row per factor).
+    """
+    plans = [_zoom_plan(height, width, zoom) for zoom in zooms]
+    tops = np.array([rows[0].start for rows, _ in plans])
+    lefts = np.array([cols[0].start for _, cols in plans])
+    widths = np.array([cols[0].stop - cols[0].start for _, cols in plans])
+    stacked = [np.stack([axis[k] for axis, _ in plans]) for k in (1, 2, 3)]
+    stacked += [np.stack([axis[k] for _, axis in plans]) for k in (1, 2, 3)]
+    return (tops, lefts, widths, *stacked)
+
+
+# float32(v / 255) for every grey level v: the reference's ``np.array(img) / 255.`` cast to float32.
+_UNIT_FLOAT32 = (np.arange(256) / 255.0).astype(np.float32)
+
+
 @register_op(
     "zoom_blur",
     category="blur",
@@ -192,11 +275,21 @@ def _clipped_zoom(plane: np.ndarray, zoom: float) -> np.ndarray:
 def zoom_blur(image: np.ndarray, factors: tuple[float, ...], rng: None, scale: float) -> np.ndarray:
     # float32 in [0, 1] like the reference, so that truncation lands on the same grey levels.
     # Planar (C×H×W) so that the gathers run over contiguous rows.
-    planes = np.ascontiguousarray((image / 255.0).astype(np.float32).transpose(2, 0, 1))
-    out = np.zeros_like(planes)
+    planes = np.ascontiguousarray(cv2.LUT(image, _UNIT_FLOAT32).reshape(image.shape).transpose(2, 0, 1))
+    # The first factor is 1, whose clipped zoom is the plane itself (weights 0): each sum starts from a copy.
+    starts_at_one = factors[0] == 1.0
+    out = planes.copy() if starts_at_one else np.zeros_like(planes)
+    zooms = tuple(float(zoom) for zoom in factors[int(starts_at_one) :])
+    zoom_sum = _kernels.compiled("zoom_sum")
     for channel, plane in enumerate(planes):
-        for zoom in factors:
-            out[channel] += _clipped_zoom(plane, float(zoom))
+        if zoom_sum is not None and zooms:
+            acc_t = np.ascontiguousarray(out[channel].T)
+            work_t = np.empty_like(acc_t)
+            zoom_sum(acc_t, plane, *_stacked_zoom_plans(*plane.shape, zooms), work_t)
+            out[channel] = acc_t.T
+        else:
+            for zoom in zooms:
+                out[channel] += _clipped_zoom(plane, zoom)
     out += planes
     out /= np.float32(len(factors) + 1)
     return quantize(out.transpose(1, 2, 0), top=1.0)
@@ -261,23 +354,45 @@ def glass_blur(image: np.ndarray, param: tuple[float, int, int], rng: np.random.
     height, width = image.shape[:2]
     # ImageNet-C walks rows h = H−δ … δ+1 and columns likewise, bottom-up and right-to-left, swapping each pixel
     # with a neighbour displaced by (dx, dy) ~ U{−δ, …, δ−1}². Swaps read pixels already moved, so the walk is
-    # sequential; it runs on a list of indices and the image is permuted once at the end. At other sizes the
-    # displacement δ' = δ·scale is not an integer: offsets are then U(−δ', δ') stochastically rounded (floor of
-    # u + U(0, 1)), whose spread grows continuously with δ'.
+    # sequential; it runs on an index permutation (compiled with numba when installed, else a Python loop on a
+    # list) and the image is permuted once at the end. At other sizes the displacement δ' = δ·scale is not an
+    # integer: offsets are then U(−δ', δ') stochastically rounded (floor of u + U(0, 1)), whose spread grows
+    # continuously with δ'.
     exact = scale == 1.0
     margin = int(delta) if exact else math.ceil(delta * scale) + 1
     ys = np.arange(height - margin - (0 if exact else 1), margin, -1)
     xs = np.arange(width - margin - (0 if exact else 1), margin, -1)
     src = (ys[:, None] * width + xs[None, :]).ravel()
-    perm = list(range(height * width))
+    walk = []
     for _ in range(int(iterations)):
         if exact:
-            shifts = rng.integers(-margin, margin, size=(src.size, 2))
+            # int32 draws are those of the default int64 (both take 32-bit bounded draws), at half the cost.
+            shifts = rng.integers(-margin, margin, size=(src.size, 2), dtype=np.int32)
         else:
             spread = rng.uniform(-delta * scale, delta * scale, size=(src.size, 2))
             shifts = np.floor(spread + rng.random((src.size, 2))).astype(np.intp)
-        dst = (src + shifts[:, 1] * width + shifts[:, 0]).tolist()
-        for s, d in zip(src.tolist(), dst):
-            perm[s], perm[d] = perm[d], perm[s]
-    shuffled = blurred.reshape(height * width, -1)[np.asarray(perm)].reshape(image.shape)
+        walk.append(shifts)
+    shuffled = np.take(blurred.reshape(height * width, -1), _swap_walk(height, width, src, walk), axis=0)
+    shuffled = shuffled.reshape(image.shape)
     return quantize(_gaussian_sigma(to_float(shuffled), sigma).reshape(image.shape))
+
+
+def _swap_walk(height: int, width: int, src: np.ndarray, walk: list[np.ndarray]) -> np.ndarray:
+    """The permutation of the H·W pixel indices left by ImageNet-C's swaps, walk after walk.
+
+    Each walk swaps entry ``src[i]`` with entry ``src[i] + dy·W + dx`` for i = 0, 1, … in turn, where
+    ``(dx, dy)`` is row i of the walk's offsets.
+    """
+    compiled = _kernels.compiled("swap_walk")
+    if compiled is not None:
+        perm = np.arange(height * width)
+        for shifts in walk:
+            compiled(perm, src, shifts, width)
+        return perm
+    order = list(range(height * width))
+    for shifts in walk:
+        dst = src + shifts[:, 1] * width + shifts[:, 0]
+        moved = dst != src  # a pixel swapped with itself stays: skip those swaps (a quarter of them at δ = 1)
+        for s, d in zip(src[moved].tolist(), dst[moved].tolist()):
+            order[s], order[d] = order[d], order[s]
+    return np.fromiter(order, np.intp, height * width)

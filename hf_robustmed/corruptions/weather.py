@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ._common import quantize, to_float
-from .blur import _apply_taps, _clipped_zoom, _gaussian_sigma, _imagemagick_q16_to_8bit, _motion_taps
+from .blur import _clipped_zoom, _gaussian_sigma, _imagemagick_q16_to_8bit, _line_filter, _motion_taps
 from .registry import register_op
 
 
@@ -63,7 +63,7 @@ def fog(image: np.ndarray, param: tuple[float, float], rng: np.random.Generator,
 
 
 def _motion_blur_float(layer: np.ndarray, radius: float, sigma: float, angle: float) -> np.ndarray:
-    return _apply_taps(layer, _motion_taps(radius, sigma, angle))[..., 0]
+    return _line_filter(layer, _motion_taps(radius, sigma, angle))[..., 0]
 
 
 @register_op(
