@@ -9,7 +9,9 @@ On one synthetic 224-px MedMNIST-C benchmark (dermamnist, RGB), built once:
    width-16 open_clip ViT at patch 32, so the pipeline is what is timed): 1 process with 0 and N loader workers,
    and 2 processes (torchrun, ``ACCELERATE_USE_CPU``). Marginal = (big run − small run) images / seconds, so
    imports, model creation and process start cancel;
-3. **on the fly vs stored** for a cheap (pixelate) and a slow (zoom blur) corruption, same model and workers;
+3. **on the fly vs stored** for two cheap corruptions (brightness, which keeps the image's content, and pixelate,
+   whose smoothed images are themselves quicker to decode than the clean ones — stored, they cost less than a
+   clean image, so on the fly it is also compared with the clean pipeline) and a slow one (zoom blur);
 4. **ViT-B/16** (random weights in open_clip's layout): evaluation images/s against the bare ``encode_image`` on
    the same, already preprocessed batches.
 
@@ -32,7 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-CHEAP, SLOW = "pixelate", "zoom_blur"
+# cheap corruptions (one that keeps the image's content, one that smooths it) and a slow one
+CORRUPTIONS = {"brightness_up": "cheap", "pixelate": "cheap", "zoom_blur": "slow"}
 
 
 def save_open_clip(folder: Path, model_cfg: dict) -> str:
@@ -65,7 +68,7 @@ def build(folder: Path, images: int) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     synthetic_medmnist(folder / "dermamnist_224.npz", "dermamnist", images)
-    jobs = medmnist_c_jobs(folder, datasets=["dermamnist"], corruptions=[CHEAP, SLOW], severities=(3,))
+    jobs = medmnist_c_jobs(folder, datasets=["dermamnist"], corruptions=list(CORRUPTIONS), severities=(3,))
     build_benchmark(jobs, folder / "bench", progress=False, num_workers=min(8, os.cpu_count() or 1), shard_rows=500)
     return folder / "bench"
 
@@ -188,8 +191,8 @@ def main() -> None:
         one0 = marginal(**runs, workers=0)
         oneN = marginal(**runs, workers=workers)
         two0 = marginal(**runs, workers=0, processes=2)
-        stored = {c: marginal(**runs, workers=workers, corruption=c) for c in (CHEAP, SLOW)}
-        fly = {c: marginal(**runs, workers=workers, corruption=c, on_the_fly=True) for c in (CHEAP, SLOW)}
+        stored = {c: marginal(**runs, workers=workers, corruption=c) for c in CORRUPTIONS}
+        fly = {c: marginal(**runs, workers=workers, corruption=c, on_the_fly=True) for c in CORRUPTIONS}
         vit = vit_rates(build(tmp / "vit", args.vit_images), tmp, min(args.batch_size, 32)) if args.vit_images else None
 
     best_one = max(one0, oneN)
@@ -201,11 +204,12 @@ def main() -> None:
     print(f"| pipeline, 1 process, {workers} workers | {oneN:.0f} | {oneN / decode:.2f}× decode | ≥ 1.0× decode |")
     print(f"| pipeline, 2 processes, 0 workers each | {two0:.0f} | {two0 / one0:.2f}× 1 process, 0 workers; "
           f"{two0 / best_one:.2f}× best 1-process | ≥ 1.4× one |")
-    for corruption, label in ((CHEAP, "cheap"), (SLOW, "slow")):
+    for corruption, kind in CORRUPTIONS.items():
         print(f"| {corruption} (severity 3), stored, {workers} workers | {stored[corruption]:.0f} | | |")
+        goal = "≤ 1.5× for cheap corruptions" if kind == "cheap" else "bounded by the corruption"
         print(f"| {corruption} (severity 3), on the fly, {workers} workers | {fly[corruption]:.0f} | "
-              f"{stored[corruption] / fly[corruption]:.2f}× slower than stored | "
-              f"{'≤ 1.5× for cheap corruptions' if label == 'cheap' else 'bounded by the corruption'} |")
+              f"{stored[corruption] / fly[corruption]:.2f}× slower than stored; {oneN / fly[corruption]:.2f}× "
+              f"slower than the clean pipeline | {goal} |")
     if vit:
         ours, bare = vit
         print(f"| ViT-B/16 evaluation (random weights), CPU | {ours:.1f} | {100 * ours / bare:.0f} % of bare forward | "

@@ -417,10 +417,7 @@ class Evaluator:
         items = [item for k, rows in enumerate(sources)
                  for item in batch_items(k, *share(len(rows), rank, world), self.batch_size)]
         device = self.accelerator.device
-        # On the CPU the loader workers share the preprocessing; on an accelerator it runs there, batched.
-        in_workers = device.type == "cpu" and self.num_workers > 0 and getattr(model, "transform", None) is not None
-        loader = make_loader(sources, items, num_workers=self.num_workers, pin_memory=device.type == "cuda",
-                             transform=model.transform if in_workers else None)
+        loader = make_loader(sources, items, num_workers=self.num_workers, pin_memory=device.type == "cuda")
         classifiers = {d: model.classifier(self.class_names(d), d, self.templates) for d in dict.fromkeys(c.dataset for c in todo)}
         pending: dict[int, list] = {k: [] for k in range(len(todo))}
         finished = 0
@@ -431,7 +428,7 @@ class Evaluator:
             for done in range(finished, k):
                 self._finish(name, todo[done], len(sources[done]), pending.pop(done), inputs, classifiers)
             finished = k
-            pixels = batch["pixels"] if in_workers else model.preprocess_batch(_to_device(batch["images"], device))
+            pixels = model.preprocess_batch(_to_device(batch["images"], device))
             with self.accelerator.autocast(), torch.no_grad():
                 logits = model.logits(model.encode_images(pixels), classifiers[todo[k].dataset])
             pending[k].append((torch.softmax(logits.float(), dim=-1), batch["labels"], batch["indices"]))
