@@ -29,7 +29,7 @@ import numpy as np
 
 from . import __version__
 from .data.builder import MANIFEST, STAGING
-from .data.loader import batch_items, default_num_workers, make_loader, share
+from .data.loader import batch_items, default_num_workers, forkable, make_loader, share
 from .data.reader import CorruptedRows, RowSource, ShardRows, SourceRows, iter_rows
 from .files import atomic_path
 from .metrics import RESULT_COLUMNS, cell_metrics
@@ -408,6 +408,8 @@ class Evaluator:
         return self.benchmark.rows(cell, self.on_the_fly, {} if cache is None else cache)
 
     def _evaluate(self, model, name: str, todo: Sequence[Cell], inputs: dict) -> None:
+        """Runs the model on its share of every cell's batches, finishing (gathering and writing) each cell as soon
+        as its last batch is in."""
         import torch
         from tqdm.auto import tqdm
 
@@ -419,22 +421,24 @@ class Evaluator:
         device = self.accelerator.device
         loader = make_loader(sources, items, num_workers=self.num_workers, pin_memory=device.type == "cuda")
         classifiers = {d: model.classifier(self.class_names(d), d, self.templates) for d in dict.fromkeys(c.dataset for c in todo)}
+        finish = lambda k, parts: self._finish(name, todo[k], len(sources[k]), parts, inputs, classifiers)  # noqa: E731
         pending: dict[int, list] = {k: [] for k in range(len(todo))}
         finished = 0
         bar = tqdm(total=sum(len(rows) for rows in sources), desc=name, unit="img",
                    disable=not self.accelerator.is_main_process)
-        for batch in loader:
-            k = items[batch["item"]].source
-            for done in range(finished, k):
-                self._finish(name, todo[done], len(sources[done]), pending.pop(done), inputs, classifiers)
-            finished = k
-            pixels = model.preprocess_batch(_to_device(batch["images"], device))
-            with self.accelerator.autocast(), torch.no_grad():
-                logits = model.logits(model.encode_images(pixels), classifiers[todo[k].dataset])
-            pending[k].append((torch.softmax(logits.float(), dim=-1), batch["labels"], batch["indices"]))
-            bar.update(len(batch["labels"]) * world)
+        with forkable():
+            for batch in loader:
+                k = items[batch["item"]].source
+                for done in range(finished, k):
+                    finish(done, pending.pop(done))
+                finished = k
+                pixels = model.preprocess_batch(_to_device(batch["images"], device))
+                with self.accelerator.autocast(), torch.no_grad():
+                    logits = model.logits(model.encode_images(pixels), classifiers[todo[k].dataset])
+                pending[k].append((torch.softmax(logits.float(), dim=-1), batch["labels"], batch["indices"]))
+                bar.update(len(batch["labels"]) * world)
         for done in range(finished, len(todo)):
-            self._finish(name, todo[done], len(sources[done]), pending.pop(done), inputs, classifiers)
+            finish(done, pending.pop(done))
         bar.close()
 
     def _finish(self, name: str, cell: Cell, n: int, parts: list, inputs: dict, classifiers: dict) -> None:

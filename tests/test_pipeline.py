@@ -10,9 +10,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("open_clip")
-pytest.importorskip("accelerate")
+from conftest import require  # noqa: E402
+
+torch = require("torch")
+require("open_clip")
+require("accelerate")
 
 from data_fixtures import write_medimeta, write_medmnist  # noqa: E402
 
@@ -21,7 +23,7 @@ from hf_robustmed.data.benchmarks import medimeta_c_jobs, medmnist_c_jobs  # noq
 from hf_robustmed.data.loader import batch_items, images_tensor, make_loader, share  # noqa: E402
 from hf_robustmed.data.reader import ShardRows  # noqa: E402
 from hf_robustmed.evaluation import Evaluator, evaluate, plan_cells, resolve_benchmark  # noqa: E402
-from hf_robustmed.models.standins import save_tiny_open_clip  # noqa: E402
+from hf_robustmed.testing import save_tiny_open_clip  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -255,16 +257,20 @@ cv2.setNumThreads(4)  # the caller's OpenCV thread pool is running when the load
 image = np.random.default_rng(0).integers(0, 255, (1024, 1024, 3), np.uint8)
 for _ in range(10):
     cv2.GaussianBlur(image, (31, 31), 5)
-evaluate([sys.argv[1]], sys.argv[2], sys.argv[3], num_workers=2, on_the_fly=True, corruptions=["pixelate"])
+evaluate([sys.argv[1]], sys.argv[2], sys.argv[3], num_workers=2, on_the_fly=True, corruptions=["pixelate"])  # no __main__ guard: workers must not re-run this script
 print("done")
 """
 
 
-def test_loader_workers_start_safely_after_the_caller_used_threads(benches, tmp_path):
+def test_loader_workers_start_safely_from_any_script(benches, tmp_path):
+    """Workers start from a script without a ``__main__`` guard, after the caller ran OpenCV's thread pool (a
+    worker forked while that pool runs deadlocked in OpenCV)."""
     import subprocess
     import sys
 
     root, model = benches
-    done = subprocess.run([sys.executable, "-c", WORKERS_AFTER_THREADS, model, str(root / "medmnist-c"),
-                           str(tmp_path / "out")], capture_output=True, text=True, timeout=240)
+    script = tmp_path / "evaluate_script.py"  # a script file, run as users do
+    script.write_text(WORKERS_AFTER_THREADS)
+    done = subprocess.run([sys.executable, str(script), model, str(root / "medmnist-c"), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=240)
     assert done.returncode == 0 and done.stdout.strip().endswith("done"), done.stderr[-2000:]

@@ -7,8 +7,9 @@ items, whatever the worker count (``DataLoader`` returns worker results in sampl
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,25 +94,31 @@ def _init_worker(_: int) -> None:
     cv2.setNumThreads(1)  # one decoder thread per worker: the workers are the parallelism
 
 
-def _worker_context():
-    """Workers fork from a fresh server process (``forkserver``) that has imported torch and this module once: quick
-    to start, and safe where the caller runs threads (a worker forked from a process whose OpenCV or OpenMP thread
-    pool is running can deadlock). ``spawn`` where there is no fork server."""
-    import multiprocessing
+@contextlib.contextmanager
+def forkable() -> Iterator[None]:
+    """Makes this process safe to fork loader workers from, for the duration of the block.
 
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["torch", __name__])
-    return context
+    Workers are forked (the platform's default on Linux): quick to start, and a script needs no
+    ``if __name__ == "__main__"`` guard (``spawn``/``forkserver`` re-run the main module in every worker). A child
+    forked while OpenCV's thread pool is running can deadlock in OpenCV, so the pool is stopped for the block
+    (this process only reads batches meanwhile) and its size restored after.
+    """
+    import cv2
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        yield
+    finally:
+        cv2.setNumThreads(threads)
 
 
 def make_loader(sources: Sequence[RowSource], items: Sequence[BatchItem], *, num_workers: int, pin_memory: bool = False):
     """A ``DataLoader`` yielding the items' batches in order (dicts of ``item``, uint8 ``images``, ``labels``,
-    ``indices``), read by ``num_workers`` workers (0: in this process) with prefetch."""
+    ``indices``), read by ``num_workers`` workers (0: in this process) with prefetch. Iterate it inside
+    :func:`forkable`."""
     from torch.utils.data import DataLoader
 
     return DataLoader(BatchDataset(sources, items), batch_size=None, shuffle=False, num_workers=num_workers,
                       pin_memory=pin_memory, worker_init_fn=_init_worker if num_workers else None,
-                      multiprocessing_context=_worker_context() if num_workers else None,
                       prefetch_factor=4 if num_workers else None)
