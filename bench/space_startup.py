@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 root = Path(sys.argv[1])
 from hf_robustmed.models import create_model
-from hf_robustmed.models.standins import BIOMEDCLIP_REPO, seed_tiny_biomedclip
+from hf_robustmed.testing import BIOMEDCLIP_REPO, seed_tiny_biomedclip
 import peft
 seed_tiny_biomedclip(root / "hub", root / "work")
 module = create_model("biomedclip").module

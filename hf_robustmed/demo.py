@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 
 from .data.medmnist import MEDMNIST_INFO
+from .models.open_clip_family import BIOMEDCLIP_REPO
 from .samples import BUNDLED_SAMPLES
 
-BIOMEDCLIP_REPO = "microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224"
 CLIP_REPO = "timm/vit_base_patch16_clip_224.openai"
 MEDMNIST_DATASETS = {"pneumoniamnist": False, "bloodmnist": True}  # flag → RGB
 MEDMNIST_CORRUPTIONS = ("gaussian_noise", "motion_blur", "brightness_down", "jpeg_compression")
@@ -180,7 +180,7 @@ def prepare_models(out: Path, mode: str) -> DemoModels:
     ``out/hub`` (used through :func:`hub_cache_scope`; nothing global is changed here)."""
     if mode == "real" or (mode == "auto" and real_weights_cached()):
         return DemoModels(False, "clip-vit-b16", "clip-vit-b16", "biomedclip", "robustmedclip-demo")
-    from .models.standins import save_tiny_open_clip, seed_tiny_biomedclip
+    from .testing import save_tiny_open_clip, seed_tiny_biomedclip
 
     cache = (out / "hub").resolve()
     with hub_cache_scope(cache):  # building the stand-in reads its text config from that cache
@@ -211,7 +211,7 @@ def run_demo(out: str | Path = "demo_out", *, models: str = "auto", progress: bo
     if chosen.standins:
         say("NOTE: the real CLIP and BiomedCLIP weights are not in the local Hugging Face cache, so this demo uses "
             "tiny randomly initialised STAND-INS of the same families (their numbers mean nothing). Run "
-            "`hf download microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224` and `hf download "
+            f"`hf download {BIOMEDCLIP_REPO}` and `hf download "
             "timm/vit_base_patch16_clip_224.openai`, or `hf-robustmed demo --models real`, for the real models.")
     sources, bench, adapter = out / "sources", out / "benchmark", out / "robustmedclip"
     if not (bench / "benchmark.json").exists() or not json.loads((bench / "benchmark.json").read_text()).get("complete"):

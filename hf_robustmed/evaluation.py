@@ -34,7 +34,7 @@ from .data.reader import CorruptedRows, RowSource, ShardRows, SourceRows, iter_r
 from .files import atomic_path
 from .metrics import RESULT_COLUMNS, cell_metrics
 from .models.prompts import DEFAULT_TEMPLATES
-from .protocols import apply_protocol, family_of, get_protocol
+from .protocols import apply_protocol, get_protocol
 
 CELL_METRICS = ("accuracy", "balanced_accuracy", "roc_auc")
 PROTOCOL_FILE = "protocol.json"
@@ -306,6 +306,7 @@ class Evaluator:
         self.accelerator = Accelerator(mixed_precision=mixed_precision)
         self.mixed_precision = mixed_precision
         self.num_workers = default_num_workers(self.accelerator.num_processes) if num_workers is None else num_workers
+        self.families: dict[str, str | None] = {}  # model name → family, as loaded (recorded in the summary)
         self._claim_out_dir()
 
     def _claim_out_dir(self) -> None:
@@ -394,7 +395,8 @@ class Evaluator:
         for name, given in zip(names, models):
             created = not isinstance(given, ZeroShotModel)
             model = create_model(name, device=str(self.accelerator.device)) if created else given
-            model = apply_protocol(model, self.protocol, family_of(name))
+            model = apply_protocol(model, self.protocol)
+            self.families[name] = model.family
             spec = (MODEL_SPECS[name].spec if name in MODEL_SPECS else name) if created else None
             inputs = self.model_inputs(name, model, spec)
             todo = [cell for cell in cells if not self._is_current(self.cell_path(name, cell), self.cell_inputs(inputs, cell))]
@@ -526,7 +528,7 @@ class Evaluator:
         datasets = dict.fromkeys(cell.dataset for cell in cells)
         return {
             **self.protocol.record(),
-            "model_families": {name: family_of(name) for name in models},
+            "model_families": {name: self.families.get(name) for name in models},
             "class_names": {d: {"prompts": self.class_names(d), "labels": self.manifest["datasets"][d]["class_names"]}
                             for d in datasets},
         }

@@ -20,25 +20,28 @@ D15, the original never switches MedCLIP and RobustMedCLIP to eval mode, so drop
 batch statistics in MedCLIP-ResNet) and its numbers for them are stochastic and batch-dependent; here every model
 is evaluated in eval mode under every protocol. ``protocol.json`` says so.
 
-Which model a switch applies to is decided by its *family*, found from its registry name or spec
-(:data:`FAMILY_RULES`); a model of no known family is treated as the original treated CLIP-like models apart from
-the double normalisation (normalised text, single normalisation).
+Which model a switch applies to is decided by its *family*, a property of the loaded model
+(:attr:`~hf_robustmed.models.ZeroShotModel.family`, set by its loader from the weights, whatever the model's name:
+a renamed BiomedCLIP is ``biomedclip``, a ``peft:`` adapter over BiomedCLIP is ``biomedclip-lora``). A model of no
+listed family is treated as the original treated CLIP-like models apart from the double normalisation
+(normalised text, single normalisation). That includes ``biomedclip-lora``: the original's RobustMedCLIP wrapper
+normalised its text features (``BiomedCLIPViT_LoRA.text_features``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 import numpy as np
 
-from .models.preprocess import ImageTransform
+from .models.preprocess import OPENAI_MEAN, OPENAI_STD, ImageTransform
 from .models.prompts import PAPER_TEMPLATE, build_prompts
+from .models.registry import family_of
 
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
+__all__ = ["OPENAI_MEAN", "OPENAI_STD", "ORIGINAL_CLASS_NAMES", "PROTOCOLS", "Protocol", "ProtocolModel",
+           "apply_protocol", "family_of", "get_protocol", "protocol_image_transform", "protocol_transform"]
 
 # The prompt class lists of the original code (cls_to_names.py), for the paper's 12 datasets. For MedMNIST and
 # for aml and pneumonia they follow the data's label order; for the other five MedIMeta datasets they do not.
@@ -62,17 +65,6 @@ ORIGINAL_CLASS_NAMES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "octmnist": ("choroidal neovascularization", "diabetic macular edema", "drusen", "normal"),
     "pneumoniamnist": ("normal", "pneumonia"),
 })
-
-# (regex on a registry name or spec, family): the first match wins.
-FAMILY_RULES: tuple[tuple[str, str], ...] = (
-    (r"^clip-", "clip"),
-    (r"^open_clip:[^/]+/openai$", "clip"),
-    (r"^biomedclip$", "biomedclip"),
-    (r"^hf-hub:microsoft/BiomedCLIP-", "biomedclip"),
-    (r"^unimedclip($|:)", "unimedclip"),
-    (r"^medclip(-|:)", "medclip"),
-)
-
 
 @dataclass(frozen=True)
 class Protocol:
@@ -181,17 +173,6 @@ def get_protocol(name: str | Protocol) -> Protocol:
     return PROTOCOLS[name]
 
 
-def family_of(name: str) -> str | None:
-    """The model family of a registry name or spec (also through the spec a name is registered for)."""
-    from .models.registry import MODEL_SPECS
-
-    candidates = [name] + ([MODEL_SPECS[name].spec] if name in MODEL_SPECS else [])
-    for pattern, family in FAMILY_RULES:
-        if any(re.search(pattern, candidate) for candidate in candidates):
-            return family
-    return None
-
-
 def protocol_transform(protocol: Protocol, family: str | None):
     """The protocol's image transform for a model family (``None``: keep the model's own)."""
     if protocol.image_size is None:
@@ -224,7 +205,7 @@ class ProtocolModel:
     Args:
         base: The model (a :class:`~hf_robustmed.models.ZeroShotModel`).
         protocol: The protocol.
-        family: The model's family (see :func:`family_of`).
+        family: The model's family (``ZeroShotModel.family``).
     """
 
     def __init__(self, base, protocol: Protocol, family: str | None):
@@ -281,9 +262,10 @@ def apply_protocol(model, protocol: str | Protocol, family: str | None = None):
     Args:
         model: A :class:`~hf_robustmed.models.ZeroShotModel`.
         protocol: A protocol or its name.
-        family: The model's family; by default found from ``model.name`` (:func:`family_of`).
+        family: Overrides the model's own family (``model.family``, set by its loader), e.g. for a model built
+            by hand.
     """
     protocol = get_protocol(protocol)
     if protocol == PROTOCOLS["standard"]:
         return model
-    return ProtocolModel(model, protocol, family if family is not None else family_of(model.name))
+    return ProtocolModel(model, protocol, family if family is not None else getattr(model, "family", None))

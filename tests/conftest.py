@@ -1,7 +1,36 @@
+import importlib
+import os
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
+
+
+def on_ci() -> bool:
+    """Whether the suite runs on CI (``CI=true``, as CI services and ``.ci/run`` set it)."""
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require(module: str) -> ModuleType:
+    """Imports a dependency the tests need: skips the calling test (or module, at module level) when it cannot be
+    imported locally, but fails under ``CI=true``, where every dependency of ``[dev]`` must be importable — a broken
+    ``open_clip`` or ``peft`` import never turns part of the suite into silent skips on CI.
+
+    Args:
+        module: The module's import name (``"open_clip"``, ``"peft"``, ``"pydicom.data"`` …).
+
+    Returns:
+        The module.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        message = f"{module} cannot be imported ({type(error).__name__}: {error})"
+        if on_ci():
+            pytest.fail(f"{message}: CI=true requires every test dependency (pip install -e '.[dev]')",
+                        pytrace=False)
+        pytest.skip(f"{message}; install it with pip install -e '.[dev]'", allow_module_level=True)
 
 
 def go_offline(patch: pytest.MonkeyPatch, cache: str | Path) -> Path:

@@ -31,7 +31,10 @@ from hf_robustmed.data import (
 from hf_robustmed.data.benchmarks import medimeta_c_jobs, medmnist_c_jobs
 from hf_robustmed.data.builder import STAGING, BuildJob
 
-datasets = pytest.importorskip("datasets")
+from conftest import require  # noqa: E402
+
+datasets = require("datasets")
+
 OCT_LABELS = {0: "CNV", 1: "DME", 2: "DRUSEN", 3: "NORMAL"}
 PBC_LABELS = {i: n for i, n in enumerate(["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte",
                                           "immature granulocyte", "erythroblast", "platelet"])}

@@ -7,19 +7,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("open_clip")
-pytest.importorskip("accelerate")
+from conftest import go_offline, require  # noqa: E402
 
-from conftest import go_offline  # noqa: E402
+torch = require("torch")
+require("open_clip")
+require("accelerate")
+
 from data_fixtures import write_medmnist  # noqa: E402
+from model_oracles import native_logits  # noqa: E402
 
 from hf_robustmed.data import build_benchmark  # noqa: E402
 from hf_robustmed.data.benchmarks import medmnist_c_jobs  # noqa: E402
 from hf_robustmed.evaluation import evaluate, iter_images, plan_cells  # noqa: E402
-from hf_robustmed.metrics import accuracy  # noqa: E402
-from hf_robustmed.models import create_model  # noqa: E402
-from hf_robustmed.models.standins import save_tiny_open_clip, save_tiny_transformers_clip  # noqa: E402
+from hf_robustmed.models import build_prompts, create_model  # noqa: E402
+from hf_robustmed.testing import save_tiny_open_clip, save_tiny_transformers_clip  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +43,7 @@ def test_results_match_a_direct_computation(setup):
     assert set(results.weights) == {"stand-in"}  # the tiny models carry the stand-in marker
     cells = plan_cells(root / "bench")
     assert len(results) == len(models) * len(cells) * 3  # accuracy, balanced accuracy, ROC-AUC per cell
-    for spec in models:
-        model = create_model(spec)
+    for spec in models:  # against the family's own library (tests/model_oracles.py), not the zoo
         for cell in cells:
             class_names = ["normal", "pneumonia"] if cell.dataset == "pneumoniamnist" else None
             images, labels = [], []
@@ -54,8 +54,8 @@ def test_results_match_a_direct_computation(setup):
                 "basophil", "eosinophil", "erythroblast",
                 "immature granulocytes(myelocytes, metamyelocytes and promyelocytes)", "lymphocyte", "monocyte",
                 "neutrophil", "platelet"]
-            logits = model.logits(model.encode_images(model.preprocess_arrays(images)), model.classifier(names, cell.dataset))
-            expected = accuracy(labels, logits.argmax(1).numpy())
+            logits = native_logits(spec, images, [row[0] for row in build_prompts(names, cell.dataset)])
+            expected = float(np.mean(logits.argmax(1).numpy() == np.asarray(labels)))
             row = results[(results.model == spec) & (results.dataset == cell.dataset) & (results.corruption == cell.corruption)
                           & (results.severity == cell.severity) & (results.metric == "accuracy")]
             assert row.value.item() == pytest.approx(expected) and row.n.item() == len(labels)
@@ -153,9 +153,7 @@ def test_killed_evaluation_resumes_to_the_same_results(setup, tmp_path):
 def test_every_family_runs_through_the_evaluation(setup, tmp_path, monkeypatch):
     """MedCLIP, BiomedCLIP (Hub cache), UniMed-CLIP (fork checkpoint) and a PEFT adapter, each by its real loader."""
     from hf_robustmed.adaptation.lora import add_lora
-    from hf_robustmed.models.medclip import save_tiny_medclip
-    from hf_robustmed.models.standins import BIOMEDCLIP_REPO, seed_tiny_biomedclip
-    from hf_robustmed.models.unimedclip import seed_tiny_unimedclip
+    from hf_robustmed.testing import BIOMEDCLIP_REPO, save_tiny_medclip, seed_tiny_biomedclip, seed_tiny_unimedclip
 
     root, _ = setup
     cache = go_offline(monkeypatch, tmp_path / "hub")

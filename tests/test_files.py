@@ -1,8 +1,9 @@
 """One reader and one 8-bit policy for 16-bit and medical images at every entry point (CLI, image datasets)."""
 
 import numpy as np
-import pytest
 from PIL import Image
+
+from conftest import require
 
 from hf_robustmed.cli import main
 from hf_robustmed.corruptions import corrupt
@@ -35,7 +36,7 @@ def test_cli_corrupt_reads_16_bit_png_by_the_common_policy(tmp_path):
 
 
 def test_cli_reads_dicom_like_the_space(tmp_path):
-    pydicom_data = pytest.importorskip("pydicom.data")
+    pydicom_data = require("pydicom.data")
     dicom = pydicom_data.get_testdata_file("MR_small.dcm")
     assert main(["corrupt", dicom, str(tmp_path / "out.png"), "-c", "contrast", "-s", "2"]) == 0
     expected = corrupt(read_medical_image(dicom).pixels, "contrast", 2, key=0)
@@ -43,7 +44,7 @@ def test_cli_reads_dicom_like_the_space(tmp_path):
 
 
 def test_image_folder_source_converts_16_bit_images_like_the_reader(tmp_path, monkeypatch):
-    pytest.importorskip("datasets")
+    require("datasets")
     from hf_robustmed.data import load_image_dataset
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

@@ -6,15 +6,18 @@ import math
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
-pytest.importorskip("torchvision")
+from conftest import require  # noqa: E402
+
+torch = require("torch")
+require("transformers")
+require("torchvision")
 
 from hf_robustmed.models import (  # noqa: E402
     create_model,
     list_models,
     medclip,
 )
+from hf_robustmed.testing import save_tiny_medclip  # noqa: E402
 
 CLASSES = ["pneumonia", "no finding"]
 
@@ -22,7 +25,7 @@ CLASSES = ["pneumonia", "no finding"]
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("medclip")
-    return {vision: medclip.save_tiny_medclip(root / vision, vision) for vision in ("vit", "resnet")}
+    return {vision: save_tiny_medclip(root / vision, vision) for vision in ("vit", "resnet")}
 
 
 def test_release_layout(folders):
@@ -167,7 +170,7 @@ def test_text_embedding_is_mean_of_layers_1_2_last_over_all_tokens(folders):
 
 
 def test_logit_scale_is_clamped(tmp_path):
-    folder = medclip.save_tiny_medclip(tmp_path / "big", "vit", logit_scale=10.0)
+    folder = save_tiny_medclip(tmp_path / "big", "vit", logit_scale=10.0)
     assert math.isclose(create_model(f"medclip:{folder}").logit_scale, math.exp(medclip.LOGIT_SCALE_MAX), rel_tol=1e-6)
     assert 100.0 <= math.exp(medclip.LOGIT_SCALE_MAX) <= 100.01  # MedCLIP's own bound, 4.6052 ≈ log 100
 

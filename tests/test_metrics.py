@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import require
+
 from hf_robustmed import metrics
 from hf_robustmed.corruptions import get_suite
 from hf_robustmed.metrics import (
@@ -357,13 +359,22 @@ print(json.dumps(module.compute(**inputs)))
 
 
 def test_evaluate_module_matches_library(tmp_path):
-    pytest.importorskip("evaluate")
-    rng = np.random.default_rng(3)
-    cells = [("d1", "clean", 0), ("d1", "blur", 1), ("d1", "blur", 2), ("d2", "clean", 0), ("d2", "noise", 1)]
-    keep = {("ref", True): 0.9, ("ref", False): 0.5, ("m1", True): 0.95, ("m1", False): 0.7}  # P(correct), clean or not
-    rows = [(model, *cell, int(label), int(label) if rng.random() < keep[model, cell[2] == 0] else int(1 - label))
-            for model in ("ref", "m1") for cell in cells for label in rng.integers(0, 2, 20)]
+    """The module's table against values computed by hand (the definitions of SPEC §6), then the library's."""
+    require("evaluate")
+    # errors per (model, dataset, corruption, severity); 10 samples per cell, the first k of them wrong
+    errors = {("ref", "d1", "clean", 0): 0.1, ("ref", "d1", "blur", 1): 0.2, ("ref", "d1", "blur", 2): 0.4,
+              ("ref", "d2", "clean", 0): 0.2, ("ref", "d2", "noise", 1): 0.5,
+              ("m1", "d1", "clean", 0): 0.1, ("m1", "d1", "blur", 1): 0.1, ("m1", "d1", "blur", 2): 0.2,
+              ("m1", "d2", "clean", 0): 0.1, ("m1", "d2", "noise", 1): 0.4}
+    rows = [(*cell, 0, int(i < round(10 * error))) for cell, error in errors.items() for i in range(10)]
     examples = pd.DataFrame(rows, columns=["model", "dataset", "corruption", "severity", "reference", "prediction"])
+    # d1: CE = (.1+.2)/(.2+.4), RelCE = (0+.1)/(.1+.3), clean .1/.1; d2: CE = .4/.5, RelCE = .3/.3, clean .1/.2
+    by_hand = {
+        "m1": {"mce/d1": 50.0, "mce/d2": 80.0, "mce": 65.0, "mce/A": 65.0, "rel_mce/d1": 25.0, "rel_mce/d2": 100.0,
+               "rel_mce": 62.5, "clean_err/d1": 100.0, "clean_err/d2": 50.0, "clean_err": 75.0,
+               "mean_err/d1": 15.0, "mean_err/d2": 40.0, "mean_err": 27.5},
+        "ref": {"mce": 100.0, "rel_mce": 100.0, "clean_err": 100.0, "mean_err": 40.0},
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error", UndefinedMetricWarning)  # the example has no undefined ratio
         expected = mce_table(results_from_predictions(examples), reference="ref", collections={"A": ["d1", "d2"]})
@@ -379,7 +390,10 @@ def test_evaluate_module_matches_library(tmp_path):
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["reference_model"] == "ref"
     assert set(out["table"]) == {"ref", "m1"}
-    for model, column in itertools.product(("ref", "m1"), expected.columns):
+    for model, values in by_hand.items():
+        for column, value in values.items():
+            assert out["table"][model][column] == pytest.approx(value, abs=1e-9), (model, column)
+    for model, column in itertools.product(("ref", "m1"), expected.columns):  # and every other column as the library
         assert out["table"][model][column] == pytest.approx(expected.loc[model, column], abs=1e-12), (model, column)
     assert out["table"]["ref"]["mce"] == 100.0
     assert (tmp_path / "hf" / "modules").is_dir()  # the module was cached in the temporary HF_HOME
@@ -409,7 +423,7 @@ print(json.dumps(messages))
 
 
 def test_evaluate_module_refuses_bad_inputs_naming_the_field(tmp_path):
-    pytest.importorskip("evaluate")
+    require("evaluate")
     cells = [("clean", 0), ("clean", 0), ("blur", 1), ("blur", 2)]
     inputs = {"path": str(MCE_SPACE), "predictions": [0, 1, 1, 0] * 2, "references": [0, 1, 0, 1] * 2,
               "dataset": ["d"] * 8, "corruption": [c for c, _ in cells] * 2, "severity": [s for _, s in cells] * 2,

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from data_fixtures import write_medmnist
 
+from conftest import require
+
 from hf_robustmed.files import atomic_path, write_image
 
 
@@ -30,7 +32,7 @@ def test_atomic_writes_follow_the_umask(umask, tmp_path):
 
 
 def test_a_built_benchmark_is_readable_per_the_umask(umask, tmp_path, monkeypatch):
-    pytest.importorskip("datasets")
+    require("datasets")
     from hf_robustmed.data import build_benchmark
     from hf_robustmed.data.benchmarks import medmnist_c_jobs
 

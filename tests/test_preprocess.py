@@ -16,16 +16,20 @@ import platform
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("torchvision")
-open_clip = pytest.importorskip("open_clip")
-transformers = pytest.importorskip("transformers")
+from conftest import require  # noqa: E402
+
+torch = require("torch")
+require("torchvision")
+open_clip = require("open_clip")
+transformers = require("transformers")
 
 from PIL import Image  # noqa: E402
 
 from hf_robustmed.models import ZeroShotModel, create_model  # noqa: E402
 from hf_robustmed.models.medclip import medclip_preprocess, medclip_transform  # noqa: E402
 from hf_robustmed.models.preprocess import (  # noqa: E402
+    OPENAI_MEAN,
+    OPENAI_STD,
     ImageTransform,
     from_clip_image_processor,
     from_open_clip,
@@ -33,14 +37,9 @@ from hf_robustmed.models.preprocess import (  # noqa: E402
     resize_uint8,
     to_grey,
 )
-from hf_robustmed.models.standins import (  # noqa: E402
-    OPENAI_MEAN,
-    OPENAI_STD,
-    save_tiny_open_clip,
-    save_tiny_transformers_clip,
-)
 from hf_robustmed.models.unimedclip import unimedclip_preprocess, unimedclip_transform  # noqa: E402
 from hf_robustmed.protocols import PROTOCOLS, apply_protocol, protocol_image_transform, protocol_transform  # noqa: E402
+from hf_robustmed.testing import save_tiny_open_clip, save_tiny_transformers_clip  # noqa: E402
 
 SIZES = [(28, 28), (64, 64), (128, 128), (224, 224), (300, 300), (97, 131), (131, 97), (227, 224)]
 # torchvision resizes uint8 bilinear with torch's uint8 kernel only on these CPUs (in float elsewhere).
@@ -193,6 +192,12 @@ def test_describe_and_validation():
     assert from_clip_image_processor(transformers.CLIPImageProcessor(size={"longest_edge": 224})) is None
 
 
+def test_openai_constants_are_open_clips():
+    from open_clip.constants import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD
+
+    assert (OPENAI_MEAN, OPENAI_STD) == (tuple(OPENAI_DATASET_MEAN), tuple(OPENAI_DATASET_STD))
+
+
 def test_double_normalisation_of_rmc_clip():
     once, twice = protocol_image_transform(PROTOCOLS["rmc"], None), protocol_image_transform(PROTOCOLS["rmc"], "clip")
     image = image_to_tensor(_image(28, 28, grey=False, seed=9))[None]
@@ -252,12 +257,11 @@ def test_protocol_model_batches_the_protocols_transform(folders):
 
 def test_biomedclip_unimedclip_and_adapters_batch_their_own_transform(monkeypatch, tmp_path):
     """Through their real loaders, offline: the batched transform is the model's own preprocessing, bit for bit."""
-    pytest.importorskip("peft")
+    require("peft")
     from conftest import go_offline
 
     from hf_robustmed.adaptation.lora import add_lora
-    from hf_robustmed.models.standins import BIOMEDCLIP_REPO, seed_tiny_biomedclip
-    from hf_robustmed.models.unimedclip import seed_tiny_unimedclip
+    from hf_robustmed.testing import BIOMEDCLIP_REPO, seed_tiny_biomedclip, seed_tiny_unimedclip
 
     cache = go_offline(monkeypatch, tmp_path / "hub")
     seed_tiny_biomedclip(cache, tmp_path / "work")

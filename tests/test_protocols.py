@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("open_clip")
-pytest.importorskip("accelerate")
+from conftest import go_offline, require  # noqa: E402
 
-from conftest import go_offline  # noqa: E402
+torch = require("torch")
+require("open_clip")
+require("accelerate")
+
 from data_fixtures import write_medimeta, write_medmnist  # noqa: E402
 
 from hf_robustmed.data import build_benchmark  # noqa: E402
@@ -40,8 +41,7 @@ FUNDUS_LABELS = {0: "normal", 1: "abnormal"}  # MedIMeta's order; the original p
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     """Benchmark, tiny models, and an offline Hub cache seeded with BiomedCLIP and UniMed-CLIP stand-ins."""
-    from hf_robustmed.models.standins import save_tiny_open_clip, seed_tiny_biomedclip
-    from hf_robustmed.models.unimedclip import seed_tiny_unimedclip
+    from hf_robustmed.testing import save_tiny_open_clip, seed_tiny_biomedclip, seed_tiny_unimedclip
 
     root = tmp_path_factory.mktemp("protocols")
     (root / "src").mkdir()
@@ -102,6 +102,28 @@ def test_protocols_are_data_and_families_come_from_names():
     assert {name: family_of(name) for name in expected} == expected
 
 
+def test_the_family_is_the_loaded_models_whatever_its_name(env, tmp_path):
+    """A renamed BiomedCLIP keeps BiomedCLIP's raw text under rmc; a LoRA adapter over it is ``biomedclip-lora``,
+    whose text the original RobustMedCLIP wrapper normalised (``BiomedCLIPViT_LoRA.text_features``)."""
+    require("peft")
+    from hf_robustmed.adaptation.lora import add_lora
+    from hf_robustmed.testing import BIOMEDCLIP_REPO
+
+    biomedclip = create_model("biomedclip")
+    renamed = dataclasses.replace(biomedclip, name="my-model")
+    by_spec = create_model(f"hf-hub:{BIOMEDCLIP_REPO}")
+    assert (biomedclip.family, renamed.family, by_spec.family) == ("biomedclip",) * 3
+    assert create_model("unimedclip").family == "unimedclip" and create_model(env["clip"]).family is None
+    assert not apply_protocol(renamed, "rmc").normalise_text
+    lora = add_lora(biomedclip.module, BIOMEDCLIP_REPO, rank=2, alpha=2, dropout=0.0,
+                    target_modules=r"visual\.trunk\.blocks\.\d+\.attn\.qkv", init_lora_weights=False)
+    lora.save_pretrained(tmp_path / "adapter")
+    adapter = create_model(f"peft:{tmp_path / 'adapter'}")
+    assert adapter.family == "biomedclip-lora" and family_of("robustmedclip") == "biomedclip-lora"
+    assert apply_protocol(adapter, "rmc").normalise_text
+    assert apply_protocol(adapter, "rmc", family="biomedclip").normalise_text is False  # an explicit override wins
+
+
 def test_rmc_records_d15_as_a_known_defect_it_does_not_reproduce():
     rmc, standard = get_protocol("rmc"), get_protocol("standard")
     assert "D15" not in rmc.defects, "eval mode is kept: D15 is not reproduced"
@@ -127,7 +149,7 @@ def test_rmc_class_lists_must_reorder_the_datas_names():
 
 
 def test_rmc_preprocessing_is_openai_for_every_model_and_twice_for_clip(env, tmp_path):
-    from hf_robustmed.models.medclip import save_tiny_medclip
+    from hf_robustmed.testing import save_tiny_medclip
 
     image = np.random.default_rng(0).integers(0, 255, (224, 224, 3), np.uint8)
     mean, std = torch.tensor(OPENAI_MEAN)[:, None, None], torch.tensor(OPENAI_STD)[:, None, None]
@@ -158,7 +180,7 @@ def test_rmc_keeps_biomedclip_and_unimedclip_text_features_raw(env, name):
     torch.testing.assert_close(standard, torch.nn.functional.normalize(raw, dim=-1))
 
 
-def synthetic_model(name: str = "biomedclip") -> ZeroShotModel:
+def synthetic_model(name: str = "biomedclip", family: str | None = "biomedclip") -> ZeroShotModel:
     """Text of class 'normal' 10× longer than that of 'pneumonia', at a wider angle to every image."""
     vectors = {"normal": torch.tensor([10.0, 0.0]), "pneumonia": torch.tensor([0.6, 0.8])}
     return ZeroShotModel(
@@ -168,6 +190,7 @@ def synthetic_model(name: str = "biomedclip") -> ZeroShotModel:
         text_encoder=lambda texts: torch.stack([vectors["normal" if " of a normal " in t else "pneumonia"]
                                                 for t in texts]),
         logit_scale=100.0,
+        family=family,
     )
 
 
@@ -181,7 +204,8 @@ def test_unnormalised_text_features_change_predictions(env):
         image = np.array([0.3, 0.954]) / np.linalg.norm([0.3, 0.954])
         expected = softmax(np.array([[10 * image[0], 0.6 * image[0] + 0.8 * image[1]]]))  # no logit scale
         np.testing.assert_allclose(probs(rmc["biomedclip", config]), np.repeat(expected, 7, 0), rtol=1e-5)
-    renamed, _ = run(env, [synthetic_model("robustmedclip")], "d2-other", "rmc", ["pneumoniamnist"])  # normalised family
+    renamed, _ = run(env, [synthetic_model("robustmedclip", "biomedclip-lora")], "d2-other", "rmc",
+                     ["pneumoniamnist"])  # normalised family
     assert set(renamed["robustmedclip", "pneumoniamnist-clean"]["pred"]) == {1}
 
 

@@ -10,21 +10,20 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("open_clip")
-pytest.importorskip("peft")
+from conftest import go_offline, require  # noqa: E402
 
-from conftest import go_offline  # noqa: E402
+torch = require("torch")
+require("open_clip")
+require("peft")
 
 from hf_robustmed.models import ZeroShotModel, create_model  # noqa: E402
-from hf_robustmed.models.standins import (  # noqa: E402
+from hf_robustmed.models.provenance import STANDIN_KEY, stored_provenance  # noqa: E402
+from hf_robustmed.testing import (  # noqa: E402
     BIOMEDCLIP_REPO,
-    STANDIN_KEY,
     save_tiny_open_clip,
     save_tiny_transformers_clip,
     seed_hub_cache,
     seed_tiny_biomedclip,
-    stored_provenance,
 )
 
 STANDIN_WARNING = "loaded STAND-IN weights"
@@ -97,7 +96,8 @@ def test_the_hf_hub_scheme_reads_the_marker_of_the_cached_repo(tmp_path, offline
 
 
 def test_medclip_stand_in(tmp_path, caplog):
-    from hf_robustmed.models.medclip import CONFIG_NAME, save_tiny_medclip
+    from hf_robustmed.models.medclip import CONFIG_NAME
+    from hf_robustmed.testing import save_tiny_medclip
 
     folder = save_tiny_medclip(tmp_path / "medclip")
     assert json.loads((folder / CONFIG_NAME).read_text())[STANDIN_KEY]["weights"] == "stand-in"
@@ -108,7 +108,7 @@ def test_medclip_stand_in(tmp_path, caplog):
 
 
 def test_unimedclip_stand_in_checkpoint_carries_the_marker(tmp_path, offline_hub, caplog):
-    from hf_robustmed.models.unimedclip import seed_tiny_unimedclip
+    from hf_robustmed.testing import seed_tiny_unimedclip
 
     seed_tiny_unimedclip(offline_hub, tmp_path / "work")
     with caplog.at_level(logging.WARNING):

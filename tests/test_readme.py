@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("peft")
-pytest.importorskip("gradio")
+from conftest import require
+
+require("peft")
+require("gradio")
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"<!-- runs-on-demo(?:: (?P<kind>\w+))? -->\s*```(?P<lang>\w+)\n(?P<code>.*?)```", re.S)
@@ -54,6 +56,7 @@ def test_readme_marks_the_one_liners():
         assert needle in code, f"no README one-liner runs {needle!r} on the demo's outputs"
 
 
+@pytest.mark.slow
 def test_demo_then_every_readme_one_liner(tmp_path):
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HOME": str(tmp_path / "hf"),
            "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SERVER_PORT": str(port := free_port()),

@@ -11,7 +11,9 @@ from hf_robustmed.data import build_benchmark, load_medmnist
 from hf_robustmed.data.benchmarks import medmnist_c_jobs
 from hf_robustmed.data.builder import build_fingerprint
 
-datasets = pytest.importorskip("datasets")
+from conftest import require  # noqa: E402
+
+datasets = require("datasets")
 
 
 @pytest.fixture(autouse=True)

@@ -15,10 +15,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-pytest.importorskip("peft")
-pytest.importorskip("open_clip")
+from conftest import go_offline, require  # noqa: E402
 
-from conftest import go_offline
+require("peft")
+require("open_clip")
+
 from data_fixtures import write_medimeta, write_medmnist
 
 from hf_robustmed.cli import main
@@ -34,9 +35,9 @@ def kit(tmp_path_factory):
     """Sources (one dataset per collection, 224 px) and the four baselines as stand-ins, offline."""
     import torch
 
-    from hf_robustmed.models.medclip import save_tiny_medclip
-    from hf_robustmed.models.standins import BIOMEDCLIP_REPO, save_tiny_open_clip, seed_tiny_biomedclip
-    from hf_robustmed.models.unimedclip import HUB_FILE, HUB_REPO, seed_tiny_unimedclip
+    from hf_robustmed.models.unimedclip import HUB_FILE, HUB_REPO
+    from hf_robustmed.testing import (BIOMEDCLIP_REPO, save_tiny_medclip, save_tiny_open_clip, seed_tiny_biomedclip,
+                                      seed_tiny_unimedclip)
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: thread start-up and contention would cost more than the work
@@ -110,6 +111,7 @@ def _environment(kit: dict, **extra: str) -> dict[str, str]:
             "OMP_NUM_THREADS": "1", **extra}
 
 
+@pytest.mark.slow
 def test_reproduce_end_to_end_killed_and_resumed(tmp_path, offline, capsys):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert main(["reproduce", "-o", str(whole), *offline["args"]]) == 0

@@ -12,13 +12,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("open_clip")
-pytest.importorskip("transformers")
+from conftest import go_offline, require  # noqa: E402
+
+torch = require("torch")
+require("open_clip")
+require("transformers")
 
 import torch.nn.functional as F  # noqa: E402
-
-from conftest import go_offline  # noqa: E402
 
 from hf_robustmed.models import create_model, list_models  # noqa: E402
 from hf_robustmed.models.unimedclip import (  # noqa: E402
@@ -26,8 +26,8 @@ from hf_robustmed.models.unimedclip import (  # noqa: E402
     HUB_REPO,
     SAFE_GLOBALS,
     infer_architecture,
-    seed_tiny_unimedclip,
 )
+from hf_robustmed.testing import seed_tiny_unimedclip  # noqa: E402
 
 TEXTS = ["a medical image of a cnv belonging to oct", "normal"]
 

@@ -8,14 +8,16 @@
 
 from .base import ZeroShotModel
 from .prompts import DEFAULT_TEMPLATES, build_prompts
-from .registry import MODEL_SPECS, create_model, list_models, register_model
+from .registry import MODEL_SPECS, ModelSpec, create_model, family_of, list_models, register_model
 
 __all__ = [
     "DEFAULT_TEMPLATES",
     "MODEL_SPECS",
+    "ModelSpec",
     "ZeroShotModel",
     "build_prompts",
     "create_model",
+    "family_of",
     "list_models",
     "register_model",
 ]

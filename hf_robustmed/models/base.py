@@ -29,10 +29,13 @@ class ZeroShotModel:
         text_encoder: List of strings → text embeddings.
         logit_scale: Multiplier of cosine similarities (the model's learned scale).
         provenance: Where the weights come from: ``provenance["weights"]`` is ``"pretrained"`` or ``"stand-in"``
-            (a tiny random model of :mod:`~hf_robustmed.models.standins`, whose outputs mean nothing); the
+            (a tiny random model written by :mod:`hf_robustmed.testing`, whose outputs mean nothing); the
             optional ``provenance["detail"]`` names the file or repo the weights were read from.
         transform: ``preprocess`` as data, run batched on uint8 tensors by :meth:`preprocess_batch`
             (``None``: no batched form, :meth:`preprocess_batch` falls back to ``preprocess`` image by image).
+        family: The model family (``"clip"``, ``"biomedclip"``, ``"unimedclip"``, ``"medclip"``; ``None``: none
+            known), set by its loader from the weights it loads (an adapter inherits its base's); the zero-shot
+            protocols switch on it (:func:`hf_robustmed.protocols.apply_protocol`).
     """
 
     name: str
@@ -43,6 +46,7 @@ class ZeroShotModel:
     logit_scale: float
     provenance: dict = field(default_factory=lambda: {"weights": "pretrained"})
     transform: ImageTransform | None = None
+    family: str | None = None
 
     @torch.no_grad()
     def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:

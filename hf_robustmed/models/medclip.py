@@ -34,7 +34,6 @@ renamed to the installed transformers' names when those differ.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shutil
@@ -49,8 +48,8 @@ from torch import nn
 from ..files import atomic_path
 from .base import ZeroShotModel
 from .preprocess import ImageTransform
+from .provenance import STANDIN_KEY, loaded_provenance
 from .registry import register_loader, register_model
-from .standins import STANDIN_KEY, loaded_provenance, standin_marker
 
 IMG_MEAN = 0.5862785803043838
 IMG_STD = 0.27950088968644304
@@ -88,7 +87,7 @@ IGNORABLE_UNEXPECTED: dict[str, str] = {
 }
 
 # Swin block parameters: the release's (transformers 4.x) suffix → the current one.
-_SWIN_RENAMES = (
+SWIN_RENAMES = (
     ("attention.self.query.", "attention.q_proj."),
     ("attention.self.key.", "attention.k_proj."),
     ("attention.self.value.", "attention.v_proj."),
@@ -100,7 +99,8 @@ _SWIN_RENAMES = (
 _SWIN_BLOCK = re.compile(r"^(vision_model\.model\.encoder\.layers\.\d+\.blocks\.\d+\.)(.*)$")
 
 
-def _rename_swin(key: str, renames) -> str:
+def rename_swin(key: str, renames: tuple[tuple[str, str], ...]) -> str:
+    """``key`` with the first matching Swin block suffix of ``renames`` (``(old, new)`` pairs) replaced."""
     match = _SWIN_BLOCK.match(key)
     if match:
         prefix, rest = match.groups()
@@ -222,7 +222,7 @@ class MedCLIPModel(nn.Module):
         unexpected, ignored = [], []
         for key, value in state_dict.items():
             if key not in expected:
-                renamed = _rename_swin(key, _SWIN_RENAMES)
+                renamed = rename_swin(key, SWIN_RENAMES)
                 if renamed in expected:
                     key = renamed
             if key in expected:
@@ -316,7 +316,7 @@ def _missing_weights_message(folder: Path, name: str) -> str:
             f"download_medclip('{variant}', '{folder}')\"")
 
 
-@register_loader("medclip")
+@register_loader("medclip", family="medclip")
 def load_medclip(identifier: str, name: str, device: str) -> ZeroShotModel:
     """``medclip:FOLDER``: a folder with ``medclip_config.json`` and ``pytorch_model.bin`` / ``model.safetensors``.
 
@@ -350,10 +350,12 @@ def load_medclip(identifier: str, name: str, device: str) -> ZeroShotModel:
         text_encoder=encode_text,
         logit_scale=logit_scale,
         provenance=loaded_provenance(name, config.get(STANDIN_KEY), f"medclip:{folder} ({weights.name})"),
+        family="medclip",
     )
 
 
-def _write_config(folder: Path, config: Mapping[str, Any]) -> None:
+def write_config(folder: Path, config: Mapping[str, Any]) -> None:
+    """Writes ``folder/medclip_config.json`` atomically."""
     with atomic_path(folder / CONFIG_NAME) as tmp:
         tmp.write_text(json.dumps(config, indent=1))
 
@@ -393,7 +395,7 @@ def download_medclip(variant: str = "vit", folder: str | os.PathLike | None = No
             with zipped.open(members[0]) as source, atomic_path(weights) as tmp, open(tmp, "wb") as out:
                 shutil.copyfileobj(source, out, 1 << 20)
         archive.unlink()
-    _write_config(folder, release_config(variant))
+    write_config(folder, release_config(variant))
     return folder
 
 
@@ -403,60 +405,3 @@ register_model("medclip-vit", f"medclip:{DEFAULT_FOLDERS['vit']}",
 register_model("medclip-rn50", f"medclip:{DEFAULT_FOLDERS['resnet']}",
                description="MedCLIP ResNet-50 + Bio_ClinicalBERT on MIMIC-CXR/CheXpert; weights via "
                            "download_medclip('resnet')", license="unknown (see RyanWangZf/MedCLIP)")
-
-
-# --------------------------------------------------------------------------------------------------- stand-in
-
-
-def release_state_dict(model: MedCLIPModel) -> dict[str, torch.Tensor]:
-    """``model``'s state dict in the release's key layout (transformers 4.x Swin names and index buffers)."""
-    inverse = tuple((new, old) for old, new in _SWIN_RENAMES)
-    state = {_rename_swin(k, inverse): v.clone() for k, v in model.state_dict().items()}
-    bert = model.text_model.model
-    state["text_model.model.embeddings.position_ids"] = torch.arange(bert.config.max_position_embeddings)[None]
-    for name, buffer in model.named_buffers():
-        if name.endswith("relative_position_bias.relative_position_index"):
-            area = math.isqrt(buffer.numel())
-            legacy = name.replace("attention.relative_position_bias.", "attention.self.")
-            state[legacy] = buffer.reshape(area, area).clone()
-    return state
-
-
-def save_tiny_medclip(folder: str | os.PathLike, vision: str = "vit", *, seed: int = 0, image_size: int = 32,
-                      logit_scale: float | None = None) -> Path:
-    """A tiny random MedCLIP in the release layout (``pytorch_model.bin`` + WordPiece tokenizer + config).
-
-    Swin: 2 stages, 8 channels; ResNet: one Bottleneck per stage (ResNet-50 key names); BERT: 3 layers of 32.
-    ``logit_scale`` overrides the saved (unclamped) log scale.
-    """
-    from transformers import BertTokenizer
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters),
-                                ",", ".", "of", "a", "the"]))
-    (folder / "tokenizer").mkdir(exist_ok=True)
-    (folder / "tokenizer" / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    BertTokenizer(str(folder / "tokenizer" / "vocab.txt"), model_max_length=512).save_pretrained(folder / "tokenizer")
-    config: dict[str, Any] = {
-        "vision": vision,
-        "bert_config": {"vocab_size": len(vocab), "hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2,
-                        "intermediate_size": 64, "max_position_embeddings": 128},
-        "proj_dim": 16, "image_size": image_size, "tokenizer": "tokenizer",
-    }
-    if vision == "vit":
-        config["swin_config"] = {"image_size": image_size, "patch_size": 4, "embed_dim": 8, "depths": [1, 1],
-                                 "num_heads": [1, 2], "window_size": 2}
-    else:
-        config["resnet_layers"] = [1, 1, 1, 1]
-    torch.manual_seed(seed)
-    model = build_model(config)
-    with torch.no_grad():
-        for parameter in model.parameters():  # visible, non-degenerate random weights
-            parameter.add_(0.02 * torch.randn_like(parameter))
-        if logit_scale is not None:
-            model.logit_scale.fill_(logit_scale)
-    torch.save(release_state_dict(model), folder / "pytorch_model.bin")
-    _write_config(folder, {**config, STANDIN_KEY: standin_marker()})
-    return folder

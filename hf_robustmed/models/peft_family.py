@@ -12,8 +12,8 @@ from pathlib import Path
 
 from .._optional import require
 from .base import ZeroShotModel
-from .registry import MODEL_SPECS, create_model, register_loader, register_model
-from .standins import STANDIN, STANDIN_KEY, is_standin, loaded_provenance
+from .provenance import STANDIN, STANDIN_KEY, is_standin, loaded_provenance
+from .registry import create_model, register_loader, register_model, resolve_spec
 
 DEFAULT_ADAPTER_REPO = "hf-robustmed/RobustMedCLIP"
 
@@ -29,8 +29,7 @@ def base_model_id(name_or_spec: str) -> str:
     Raises:
         ValueError: For bases that PEFT users could not rebuild from a Hub id or folder (other schemes).
     """
-    spec = MODEL_SPECS[name_or_spec].spec if name_or_spec in MODEL_SPECS else name_or_spec
-    scheme, _, identifier = spec.partition(":")
+    scheme, _, identifier = resolve_spec(name_or_spec).partition(":")
     if scheme == "hf-hub":
         return identifier
     if scheme == "local-dir":
@@ -51,14 +50,27 @@ def base_spec(base_model_name_or_path: str) -> str:
 
 @register_loader("peft")
 def load_peft(identifier: str, name: str, device: str) -> ZeroShotModel:
-    """A PEFT adapter folder or Hub repo over its open_clip base model (LoRA injected, inference mode)."""
+    """A PEFT adapter folder or Hub repo over its open_clip base model (LoRA injected, inference mode).
+
+    Its family is derived from its base's (:func:`adapter_family`), whatever its name.
+    """
     peft = require_peft()
     config = peft.PeftConfig.from_pretrained(identifier)
     base = create_model(base_spec(config.base_model_name_or_path), device=device)
     module = peft.PeftModel.from_pretrained(base.module, identifier).to(device)
     module.eval()
     return replace(base, name=name, module=module, image_encoder=module.encode_image,
-                   provenance=adapter_provenance(identifier, name, base.provenance))
+                   provenance=adapter_provenance(identifier, name, base.provenance), family=adapter_family(base.family))
+
+
+def adapter_family(base_family: str | None) -> str | None:
+    """The family of a LoRA adapter over a model of ``base_family``: ``"<base>-lora"`` (``None`` without one).
+
+    An adapter is a family of its own, not its base's: the original RobustMedCLIP code normalised the text features
+    of its LoRA-tuned BiomedCLIP (``BiomedCLIPViT_LoRA.text_features``) but not those of BiomedCLIP, so under the
+    ``rmc`` protocol a ``biomedclip-lora`` model must not get BiomedCLIP's raw text features (D2).
+    """
+    return f"{base_family}-lora" if base_family else None
 
 
 def _card_marker(identifier: str):
@@ -85,4 +97,5 @@ def adapter_provenance(identifier: str, name: str, base: dict) -> dict:
 
 
 register_model("robustmedclip", f"peft:{DEFAULT_ADAPTER_REPO}",
-               description="RobustMedCLIP: BiomedCLIP + few-shot LoRA adapter (trained with hf-robustmed)", license="mit")
+               description="RobustMedCLIP: BiomedCLIP + few-shot LoRA adapter (trained with hf-robustmed)",
+               license="mit", family=adapter_family("biomedclip"))

@@ -7,8 +7,8 @@ import torch
 from .._optional import require
 from .base import ZeroShotModel
 from .preprocess import from_clip_image_processor
-from .registry import register_loader
-from .standins import STANDIN_KEY, loaded_provenance
+from .provenance import STANDIN_KEY, loaded_provenance
+from .registry import register_loader, register_model
 
 
 def _features(output) -> torch.Tensor:
@@ -37,3 +37,7 @@ def load_transformers_clip(identifier: str, name: str, device: str) -> ZeroShotM
         provenance=loaded_provenance(name, getattr(model.config, STANDIN_KEY, None), f"transformers:{identifier}"),
         transform=from_clip_image_processor(processor.image_processor),
     )
+
+
+register_model("pubmedclip", "transformers:flaviagiammarino/pubmed-clip-vit-base-patch32",
+               description="PubMedCLIP: CLIP ViT-B/32 fine-tuned on ROCO", license="mit")

@@ -53,24 +53,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
 
 import numpy as np
 import torch
 
 from .._optional import require
 from .base import ZeroShotModel
-from .preprocess import ImageTransform
+from .preprocess import OPENAI_MEAN, OPENAI_STD, ImageTransform
+from .provenance import STANDIN_KEY, loaded_provenance
 from .registry import register_loader, register_model
-from .standins import STANDIN_KEY, loaded_provenance, standin_marker
 
 HUB_REPO = "razaimam45/RobustMedCLIP"
 HUB_FILE = "checkpoints/unimedclip/unimed_clip_vit_b16.pt"
 TEXT_MODEL = "microsoft/BiomedNLP-BiomedBERT-base-uncased-abstract"
 CONTEXT_LENGTH = 256
 HEAD_WIDTH = 64
-OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)  # the fork's get_mean_std()
-OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 DOWNLOAD_DIR = "~/.cache/hf_robustmed/unimedclip"
 
 # Fork key prefix → mainline open_clip (CustomTextCLIP) key prefix.
@@ -89,10 +86,10 @@ IGNORABLE_UNEXPECTED: dict[str, str] = {
 
 # Globals a released training checkpoint pickles besides tensors (Hub pickle scan of the sibling release):
 # NumPy scalars (e.g. a scheduled learning rate) pickled by NumPy 1.x as numpy.core.multiarray.scalar.
-_NUMPY_SCALAR = (np._core if hasattr(np, "_core") else np.core).multiarray.scalar
+NUMPY_SCALAR = (np._core if hasattr(np, "_core") else np.core).multiarray.scalar
 _DTYPE_CLASSES = [getattr(getattr(np, "dtypes", None), name, None) for name in ("Float64DType", "Float32DType",
                                                                                  "Int64DType")]
-SAFE_GLOBALS = [(_NUMPY_SCALAR, "numpy.core.multiarray.scalar"), _NUMPY_SCALAR, np.dtype,
+SAFE_GLOBALS = [(NUMPY_SCALAR, "numpy.core.multiarray.scalar"), NUMPY_SCALAR, np.dtype,
                 *[cls for cls in _DTYPE_CLASSES if cls is not None]]
 
 
@@ -280,7 +277,8 @@ def load_checkpoint(path: str | os.PathLike, text_model: str = TEXT_MODEL, *, st
 
 
 def unimedclip_preprocess(image_size: int = 224):
-    """The fork's eval transform: Resize (bicubic) → CenterCrop → RGB → ToTensor → Normalize (OpenAI)."""
+    """The fork's eval transform: Resize (bicubic) → CenterCrop → RGB → ToTensor → Normalize (OpenAI's mean/std,
+    the fork's ``get_mean_std()``)."""
     return _open_clip().image_transform(image_size, is_train=False, mean=OPENAI_MEAN, std=OPENAI_STD)
 
 
@@ -289,7 +287,7 @@ def unimedclip_transform(image_size: int = 224) -> ImageTransform:
     return ImageTransform(size=image_size, mean=OPENAI_MEAN, std=OPENAI_STD)
 
 
-@register_loader("unimedclip")
+@register_loader("unimedclip", family="unimedclip")
 def load_unimedclip(identifier: str, name: str, device: str) -> ZeroShotModel:
     """``unimedclip:PATH_OR_URL_OR_HUB_FILE``: a UniMed-CLIP fork checkpoint on mainline open_clip.
 
@@ -312,98 +310,10 @@ def load_unimedclip(identifier: str, name: str, device: str) -> ZeroShotModel:
         logit_scale=float(model.logit_scale.detach().exp()),
         provenance=loaded_provenance(name, marker, f"unimedclip:{identifier} ({path})"),
         transform=unimedclip_transform(model.visual.image_size[0]),
+        family="unimedclip",
     )
 
 
 register_model("unimedclip", f"unimedclip:{HUB_REPO}/{HUB_FILE}",
                description="UniMed-CLIP ViT-B/16 (QuickGELU) + BiomedBERT, trained on UniMed (5.3 M pairs); the "
                            "authors' fork checkpoint mapped onto mainline open_clip", license="cc-by-nc-4.0")
-
-
-# --------------------------------------------------------------------------------------------- stand-in
-
-
-def fork_state_dict(model) -> dict[str, torch.Tensor]:
-    """A mainline ``CustomTextCLIP``'s weights under the fork's key names."""
-    return {to_fork_key(key): value.detach().clone() for key, value in model.state_dict().items()}
-
-
-class _NumPy1Pickler(pickle._Pickler):
-    """Pickles NumPy scalars under NumPy 1.x's global name, as the released checkpoints do."""
-
-    dispatch: ClassVar[dict] = dict(pickle._Pickler.dispatch)
-
-    def save_global(self, obj, name=None):
-        if obj is _NUMPY_SCALAR:
-            self.write(pickle.GLOBAL + b"numpy.core.multiarray\nscalar\n")
-            self.memoize(obj)
-            return
-        super().save_global(obj, name)
-
-
-class _NumPy1PickleModule:
-    Pickler = _NumPy1Pickler
-    __name__ = "pickle"
-
-
-def save_fork_checkpoint(model, path: str | os.PathLike, *, epoch: int = 1) -> Path:
-    """Saves ``model`` as an open_clip training checkpoint in the fork's layout.
-
-    ``{"epoch", "name", "state_dict" (``module.``-prefixed fork keys, as DDP saves them), "optimizer"}``; the
-    optimizer's learning rate is a NumPy float (as open_clip's cosine schedule leaves it), pickled under NumPy
-    1.x's global name.
-    """
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-    model.logit_scale.sum().backward()  # one step: the optimizer state then holds Adam moments
-    optimizer.step()
-    optimizer.zero_grad()
-    for group in optimizer.param_groups:
-        group["lr"] = np.float64(0.5 * (1 + np.cos(np.pi * 0.25)) * 1e-5)
-    state = {f"module.{key}": value for key, value in fork_state_dict(model).items()}
-    checkpoint = {"epoch": epoch, "name": "unimed-clip-stand-in", "state_dict": state,
-                  "optimizer": optimizer.state_dict(), STANDIN_KEY: standin_marker()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(checkpoint, path, pickle_module=_NumPy1PickleModule)
-    return path
-
-
-def save_tiny_unimedclip(path: str | os.PathLike, text_folder: str | os.PathLike, *, seed: int = 0,
-                         image_size: int = 224, layers: int = 2) -> Path:
-    """A tiny random UniMed-CLIP in the fork's checkpoint layout.
-
-    ViT: width 64 (one head), patch 32 (7×7 patches at 224 px), ``layers`` blocks, embedding 16; text tower: the
-    tiny BERT whose config is in ``text_folder`` (see :func:`~hf_robustmed.models.standins.save_tiny_bert`).
-    """
-    torch.manual_seed(seed)
-    architecture = UniMedArchitecture(embed_dim=16, image_size=image_size, patch_size=32, width=64, layers=layers)
-    model = build_model(architecture, str(text_folder))
-    with torch.no_grad():
-        for parameter in model.parameters():  # visible, non-degenerate weights (LayerNorms off 1/0, biases off 0)
-            parameter.add_(0.05 * torch.randn_like(parameter))
-    return save_fork_checkpoint(model, path)
-
-
-def seed_tiny_unimedclip(cache_dir: str | os.PathLike, work_dir: str | os.PathLike, *, seed: int = 0,
-                         image_size: int = 224) -> str:
-    """Seeds a Hugging Face cache so that ``create_model("unimedclip")`` loads a tiny stand-in offline.
-
-    Two repos, as the real model: the BiomedBERT repo (config and tokenizer, read by ``HFTextEncoder`` and
-    ``HFTokenizer``) and the RobustMedCLIP mirror holding the checkpoint at :data:`HUB_FILE`. Returns the path
-    of the seeded checkpoint.
-    """
-    import shutil
-
-    from .standins import save_tiny_bert, seed_hub_cache
-
-    work_dir = Path(work_dir)
-    text_folder = save_tiny_bert(work_dir / "biomedbert")
-    seed_hub_cache(TEXT_MODEL, text_folder, cache_dir)
-    checkpoint = save_tiny_unimedclip(work_dir / "unimedclip" / Path(HUB_FILE).name, text_folder, seed=seed,
-                                      image_size=image_size)
-    (work_dir / "unimedclip-repo").mkdir(parents=True, exist_ok=True)
-    (work_dir / "unimedclip-repo" / "README.md").write_text("tiny UniMed-CLIP stand-in\n")
-    snapshot = seed_hub_cache(HUB_REPO, work_dir / "unimedclip-repo", cache_dir)
-    (snapshot / HUB_FILE).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(checkpoint, snapshot / HUB_FILE)
-    return str(snapshot / HUB_FILE)

@@ -188,7 +188,7 @@ def train_config(study: Study, run: RmcRun):
 
 def base_identity(study: Study) -> dict:
     """Which base weights an adapter is trained on or converted for (stand-in or pretrained, and where from)."""
-    from ..models.standins import stored_provenance
+    from ..models.provenance import stored_provenance
 
     return stored_provenance(study.spec(BASE_MODEL))
 
@@ -286,9 +286,11 @@ def source_benchmarks(study: Study) -> dict:
 
 def evaluate_model(ctx: Context, model: StudyModel, benchmarks: dict, step: Callable) -> None:
     """One model, loaded once, under every protocol on every collection (finished cells are not recomputed)."""
-    from ..models import create_model
+    from ..models import create_model, family_of
 
     loaded = replace(create_model(model.spec, device=str(ctx.state.device)), name=model.name)
+    # a baseline given by another spec (local weights) keeps its registered family (rmc's switches follow it)
+    loaded = replace(loaded, family=loaded.family or family_of(model.name))
     for protocol in ctx.study.protocols:
         for collection, benchmark in benchmarks.items():
             out = evaluation_dir(ctx.study, protocol, collection, model.name)

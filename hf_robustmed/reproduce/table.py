@@ -151,7 +151,7 @@ def _warnings(study: Study, rows: Sequence[dict], availability: dict) -> list[st
     standins = sorted({r["model"] for r in rows if r["weights"] == "stand-in"})
     if standins:
         notes.append(f"> **Stand-in weights**: {', '.join(standins)} are tiny randomly initialised stand-ins "
-                     "(`hf_robustmed.models.standins`), not the real models: their numbers show that the pipeline "
+                     "(`hf_robustmed.testing`), not the real models: their numbers show that the pipeline "
                      "runs, not how the models behave, and must not be compared with the paper.")
     full = Study(study.out)
     subset = [what for what, ours, paper in (
