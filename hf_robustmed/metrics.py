@@ -36,6 +36,7 @@ __all__ = [
     "macro_roc_auc",
     "mce_table",
     "results_from_predictions",
+    "seen_held_out_mce",
     "validate_examples",
     "well_covered",
 ]
@@ -539,6 +540,53 @@ def mce_table(results: pd.DataFrame, reference: str = "clip-vit-b16",
     table = pd.DataFrame.from_dict(rows, orient="index")
     counts = [column for column in table.columns if column.split("/")[0] in _COUNTS]
     table[counts] = table[counts].astype(int)
+    table.index.name = "model"
+    table.attrs["reference"] = reference
+    return table
+
+
+def _group_scores(ces: pd.DataFrame, mask: pd.Series) -> dict[str, float | int]:
+    """mCE and relative mCE (x 100) over the pairs in ``mask``: the mean over datasets of each dataset's mean."""
+    part = ces[mask]
+    by_dataset = part.groupby("dataset")[["ce", "rel_ce"]].mean()
+    return {"mce": 100 * by_dataset["ce"].mean(), "rel_mce": 100 * by_dataset["rel_ce"].mean(), "pairs": len(part),
+            "datasets": int(by_dataset["ce"].notna().sum())}
+
+
+def seen_held_out_mce(results: pd.DataFrame, seen: Sequence[str] | Mapping[str, Sequence[str]],
+                      reference: str = "clip-vit-b16") -> pd.DataFrame:
+    """mCE on the corruptions seen in training and on those held out, separately, one row per model.
+
+    A model trained with corruption augmentation (RobustMedCLIP with ``augment``) is not tested by the corruptions
+    it was trained on: its held-out mCE is the honest number. Each group's mCE is computed as :func:`mce_table`'s
+    (CE per (dataset, corruption) against ``reference``, the mean over a dataset's corruptions of the group, then
+    the unweighted mean over the datasets that have any); ``pairs`` counts the group's (dataset, corruption) pairs.
+
+    Args:
+        results: Long-format results (:data:`RESULT_COLUMNS`); the ``accuracy`` rows are used.
+        seen: The corruption names seen in training (e.g.
+            :func:`hf_robustmed.adaptation.card.seen_corruptions` of the adapter), for every model, or per model
+            (models not in the mapping saw none).
+        reference: The reference model of the CE ratios.
+
+    Returns:
+        A frame indexed by model with ``mce_seen``, ``mce_held_out``, ``rel_mce_seen``, ``rel_mce_held_out``,
+        ``pairs_seen``, ``pairs_held_out``, ``datasets_seen``, ``datasets_held_out`` (NaN means where a group
+        is empty) and ``seen`` (the comma-joined names).
+
+    Raises:
+        ValueError: If the reference, a column or a cell is missing.
+    """
+    rows = {}
+    for model in pd.unique(results.loc[results["metric"] == "accuracy", "model"].astype(str)):
+        names = seen.get(model, ()) if isinstance(seen, Mapping) else seen
+        ces = corruption_errors(results, model, reference)
+        is_seen = ces["corruption"].isin(list(names))
+        row = {"seen": ",".join(names)}
+        for group, mask in (("seen", is_seen), ("held_out", ~is_seen)):
+            row |= {f"{k}_{group}": v for k, v in _group_scores(ces, mask).items()}
+        rows[model] = row
+    table = pd.DataFrame.from_dict(rows, orient="index")
     table.index.name = "model"
     table.attrs["reference"] = reference
     return table

@@ -50,7 +50,7 @@ def standin_reason(folder: Path, base_model: str, weights: str | None) -> str | 
     not in the local cache any more)."""
     from huggingface_hub.repocard import metadata_load
 
-    from ..models.standins import STANDIN, STANDIN_KEY, is_standin, stored_provenance
+    from ..models.provenance import STANDIN, STANDIN_KEY, is_standin, stored_provenance
 
     base = stored_provenance(base_model)
     if base["weights"] == STANDIN:
@@ -62,6 +62,37 @@ def standin_reason(folder: Path, base_model: str, weights: str | None) -> str | 
     if base["weights"] == "unknown" and is_standin(marker):  # the base cannot be checked here: keep what was known
         return marker.get("reason") or "its card said so when it was written"
     return None
+
+
+def seen_corruptions(folder: str | Path) -> list[str]:
+    """The corruptions an adapter saw in training (its corruption augmentation; empty for clean training), from
+    its ``training_summary.json``: the list to pass to :func:`hf_robustmed.metrics.seen_held_out_mce`."""
+    import json
+
+    summary = json.loads((Path(folder) / "training_summary.json").read_text())
+    return list(summary.get("seen_corruptions") or [])
+
+
+def _augmentation_text(summary: dict[str, Any]) -> str:
+    seen = summary.get("seen_corruptions") or []
+    if not seen:
+        return "none: clean images only (the paper's recipe); every evaluated corruption is held out"
+    settings = [t for t in (summary.get("augmentation") or {}).values() if t]
+    how = ""
+    if settings:
+        first = settings[0]
+        levels = ",".join(map(str, first["severities"]))
+        intensity = "continuous intensity" if first["continuous"] else f"severities {levels}"
+        how = f" (RandomCorruption, {intensity}, clean with probability {first['p_clean']:.2f}, keyed by seed, epoch, " \
+              "row)"
+    return (f"seen in training{how}: {', '.join(seen)}; robustness to these is not held out — report mCE on "
+            "seen and held-out corruptions separately (`hf_robustmed.metrics.seen_held_out_mce`)")
+
+
+def _augmentation_note(summary: dict[str, Any]) -> str:
+    seen = summary.get("seen_corruptions") or []
+    return (f"> **Corruptions seen in training:** {', '.join(seen)}. Results on them are not held out; the mean "
+            "corrupted accuracy below includes them.")
 
 
 def _standin_note(reason: str) -> str:
@@ -112,7 +143,7 @@ def write_adapter_card(folder: str | Path, config: TrainConfig, summary: dict[st
     """
     from huggingface_hub import ModelCard, ModelCardData
 
-    from ..models.standins import STANDIN_KEY, standin_marker
+    from ..models.provenance import STANDIN_KEY, standin_marker
 
     folder = Path(folder)
     base = base_model_id(config.base_model)
@@ -122,7 +153,8 @@ def write_adapter_card(folder: str | Path, config: TrainConfig, summary: dict[st
     marker = {STANDIN_KEY: {**standin_marker(), "reason": reason}} if reason else {}
     data = ModelCardData(library_name="peft", base_model=base, license="mit", tags=TAGS,
                          pipeline_tag="zero-shot-image-classification", model_name=name,
-                         eval_results=_eval_results(rows, benchmark) or None, **marker)
+                         eval_results=_eval_results(rows, benchmark) or None,
+                         seen_corruptions=list(summary.get("seen_corruptions") or []), **marker)
     recipe = [
         ("LoRA", f"rank {config.rank}, alpha {config.lora_alpha:g}, dropout {config.dropout:g}, "
                  f"on `{config.target_modules}`"),
@@ -133,6 +165,7 @@ def write_adapter_card(folder: str | Path, config: TrainConfig, summary: dict[st
                  f"{'normalised' if config.normalize_image_features else 'unnormalised'} × normalised prompt "
                  f"features / {config.temperature:g}"),
         ("training prompt", f"`{config.train_template}`"),
+        ("corruption augmentation", _augmentation_text(summary)),
         ("precision", config.mixed_precision if config.mixed_precision != "no" else "fp32"),
         ("seed", config.seed),
     ]
@@ -146,6 +179,10 @@ def write_adapter_card(folder: str | Path, config: TrainConfig, summary: dict[st
         epochs_run=summary["epochs_run"], selection_score=summary["selection_score"], results=rows,
     )
     text = str(card)
+    if summary.get("seen_corruptions"):
+        text = text.replace("on few-shot clean images of", "on few-shot images (clean, and corrupted as the training "
+                            "table says) of", 1)
+        text = text.replace("\n## Robustness results\n", f"\n## Robustness results\n\n{_augmentation_note(summary)}\n", 1)
     if reason:
         note = _standin_note(reason)
         text = text.replace(f"\n# {name}\n", f"\n# {name}\n\n{note}\n", 1)

@@ -151,6 +151,64 @@ def build_joint_set(benchmarks: Sequence[Path], datasets: Sequence[str], *, spli
     return JointSet(list(datasets), class_names, offsets, train, chosen, manifests, split_name)
 
 
+def augmentation_suite(dataset: str, suite: str = "auto") -> str:
+    """The corruption suite of ``dataset``'s augmentation: with ``auto``, MedMNIST-C's own parameters for a MedMNIST
+    dataset and ImageNet-C's otherwise (MediMeta-C's 7 corruptions use ImageNet-C's parameters)."""
+    from ..corruptions import MEDMNIST_DATASETS
+
+    if suite != "auto":
+        return suite
+    return f"medmnist-c/{dataset}" if dataset in MEDMNIST_DATASETS else "imagenet-c"
+
+
+def _augment_names(spec: str, suite: str) -> list[str]:
+    from ..corruptions import list_corruptions, seen_corruptions
+
+    if spec == "seen":
+        return seen_corruptions(suite)
+    if spec == "all":
+        return list_corruptions(suite)
+    wanted = [name.strip() for name in spec.split(",") if name.strip()]
+    return [name for name in list_corruptions(suite) if name in wanted]
+
+
+def corruption_augmenters(datasets: Sequence[str], spec: str | None, *, suite: str = "auto", continuous: bool = True,
+                          p_clean: float | None = None, seed: int = 0) -> dict:
+    """Per dataset, its :class:`~hf_robustmed.corruptions.RandomCorruption` (``None``: trained on clean images).
+
+    Args:
+        datasets: The training datasets.
+        spec: ``seen`` (the seen families of the held-out protocol), ``all``, or comma-separated corruption names
+            (each dataset uses those its suite has); ``None``: no augmentation.
+        suite, continuous, p_clean, seed: As :class:`~hf_robustmed.adaptation.config.TrainConfig`'s ``augment_*``.
+
+    Raises:
+        ValueError: If a named corruption is in none of the datasets' suites.
+    """
+    from ..corruptions import RandomCorruption, list_corruptions
+
+    if spec is None:
+        return {d: None for d in datasets}
+    spec = spec.strip()
+    if spec not in ("seen", "all"):
+        known = {n for d in datasets for n in list_corruptions(augmentation_suite(d, suite))}
+        unknown = [n.strip() for n in spec.split(",") if n.strip() and n.strip() not in known]
+        if unknown:
+            raise ValueError(f"augment names corruption(s) in none of the training suites: {', '.join(unknown)}; "
+                             f"valid: {', '.join(sorted(known))}")
+    augmenters = {}
+    for d in datasets:
+        names = _augment_names(spec, augmentation_suite(d, suite))
+        augmenters[d] = RandomCorruption(augmentation_suite(d, suite), names, continuous=continuous, p_clean=p_clean,
+                                         seed=seed) if names else None
+    return augmenters
+
+
+def seen_corruption_names(augmenters: dict) -> list[str]:
+    """The corruptions any dataset was augmented with, in first-seen order (those the evaluation must hold apart)."""
+    return list(dict.fromkeys(n for t in augmenters.values() if t is not None for n in t.corruptions))
+
+
 def random_resized_crop_box(rng: np.random.Generator, height: int, width: int, scale=(0.8, 1.0),
                             ratio=(3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
     """torchvision's RandomResizedCrop box (top, left, h, w), drawn from ``rng``."""
@@ -175,14 +233,19 @@ def random_resized_crop_box(rng: np.random.Generator, height: int, width: int, s
 class AugmentedImages:
     """A map-style dataset of training images: the paper's augmentation, deterministic per (seed, epoch, row).
 
-    ``RandomResizedCrop(size, scale=(0.8, 1)) → RandomHorizontalFlip → Normalize(mean, std)`` (SPEC §7.1).
+    ``RandomResizedCrop(size, scale=(0.8, 1)) → RandomHorizontalFlip → Normalize(mean, std)`` (SPEC §7.1),
+    preceded, when ``corruptions`` gives a row a :class:`~hf_robustmed.corruptions.RandomCorruption`, by that
+    corruption on the decoded image (grey images corrupted as grey, as in the benchmarks), keyed ``(epoch, row)``.
     """
 
     def __init__(self, images: list[bytes], labels: np.ndarray, *, size: int, mean: Sequence[float],
-                 std: Sequence[float], seed: int):
+                 std: Sequence[float], seed: int, corruptions: Sequence | None = None):
         self.images, self.labels, self.size, self.seed, self.epoch = images, labels, size, seed, 0
         self.mean = np.asarray(mean, np.float32) * 255
         self.std = np.asarray(std, np.float32) * 255
+        if corruptions is not None and len(corruptions) != len(images):
+            raise ValueError(f"got {len(corruptions)} corruption transforms for {len(images)} images")
+        self.corruptions = corruptions
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -194,6 +257,8 @@ class AugmentedImages:
         import torch
 
         image = decode_png(self.images[row])
+        if self.corruptions is not None and self.corruptions[row] is not None:
+            image = self.corruptions[row](image, key=(self.epoch, row))
         if image.ndim == 2:
             image = np.repeat(image[..., None], 3, axis=2)
         rng = np.random.default_rng([self.seed, self.epoch, row])

@@ -26,7 +26,14 @@ import torch
 from ..files import atomic_path
 from ..models.peft_family import base_model_id
 from .config import TrainConfig, add_config_arguments, config_from_args
-from .data import AugmentedImages, EpochPermutation, JointSet, build_joint_set
+from .data import (
+    AugmentedImages,
+    EpochPermutation,
+    JointSet,
+    build_joint_set,
+    corruption_augmenters,
+    seen_corruption_names,
+)
 from .lora import LoraClassifier, add_lora, trainable_parameters
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
@@ -112,7 +119,12 @@ class Trainer:
         cfg = get_model_preprocess_cfg(base.module)
         size = cfg["size"] if isinstance(cfg["size"], int) else cfg["size"][0]
         images, labels = self.joint.training_rows()
-        self.train_set = AugmentedImages(images, labels, size=size, mean=cfg["mean"], std=cfg["std"], seed=config.seed)
+        self.augmenters = corruption_augmenters(self.joint.datasets, config.augment, suite=config.augment_suite,
+                                                continuous=config.augment_continuous, p_clean=config.augment_p_clean,
+                                                seed=config.seed)
+        per_row = [self.augmenters[d] for d in self.joint.datasets for _ in self.joint.train[d].images]
+        self.train_set = AugmentedImages(images, labels, size=size, mean=cfg["mean"], std=cfg["std"], seed=config.seed,
+                                         corruptions=per_row if config.augment is not None else None)
         self.sampler = EpochPermutation(len(images), config.seed)
         loader = torch.utils.data.DataLoader(self.train_set, batch_size=self.micro_batch, sampler=self.sampler,
                                              num_workers=config.num_workers)
@@ -303,6 +315,8 @@ class Trainer:
                 "train_images": len(self.train_set),
                 "classes": self.joint.num_classes,
                 "datasets": self.joint.datasets,
+                "seen_corruptions": seen_corruption_names(self.augmenters),
+                "augmentation": {d: t.to_dict() if t is not None else None for d, t in self.augmenters.items()},
             }
             from .card import write_adapter_card
 

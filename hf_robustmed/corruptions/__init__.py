@@ -2,6 +2,8 @@
 
 >>> from hf_robustmed.corruptions import corrupt, list_corruptions
 >>> out = corrupt(image, "motion_blur", 3, suite="medmnist-c/bloodmnist", seed=0, key=17)
+>>> out = corrupt(image, "motion_blur", 2.5, suite="medmnist-c/bloodmnist")   # continuous intensity
+>>> augment = RandomCorruption(suite="medimeta-c", continuous=True, seed=0)   # a training transform
 """
 
 from .api import (
@@ -16,19 +18,23 @@ from .api import (
     pil_luma,
     sample_rng,
 )
+from .augment import SEEN_FAMILIES, RandomCorruption, corruption_family, seen_corruptions, split_corruptions
 from .registry import Op, get_op, list_ops, register_op
 from .suites import MEDIMETA_C_CORRUPTIONS, MEDMNIST_DATASETS, SUITES, Suite, SuiteEntry, get_suite
 
 __all__ = [
     "MEDIMETA_C_CORRUPTIONS",
     "MEDMNIST_DATASETS",
+    "SEEN_FAMILIES",
     "SUITES",
     "CorruptionInfo",
     "Op",
+    "RandomCorruption",
     "Suite",
     "SuiteEntry",
     "corrupt",
     "corrupt_batch",
+    "corruption_family",
     "describe_corruptions",
     "format_param",
     "get_op",
@@ -40,4 +46,6 @@ __all__ = [
     "pil_luma",
     "register_op",
     "sample_rng",
+    "seen_corruptions",
+    "split_corruptions",
 ]

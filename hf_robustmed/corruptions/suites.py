@@ -8,10 +8,20 @@
 
 Severity parameters are those of 224-px images; see :mod:`hf_robustmed.corruptions.registry` for how pixel
 quantities scale to other sizes.
+
+**Continuous intensity.** A float severity ``s`` in [1, 5] interpolates each operation's parameter between the
+two neighbouring severities ``k = floor(s)`` and ``k + 1`` (weight ``t = s - k``), by the operation's rule in
+:data:`INTERPOLATION` (tuples element by element): ``linear`` (``a + t·(b − a)``, as a float), ``round`` (the
+linear value rounded half up to an integer: JPEG quality, counts, ink and bubble sizes, glass-blur displacement and
+iterations, spatter's mud flag), ``odd`` (rounded half up to the nearest odd integer: Gaussian kernel sizes) and
+``zoom`` (zoom-factor lists: their last factor and their step are interpolated linearly and the list regenerated as
+``numpy.arange(1, last + step/2, step)``). An integral ``s = k`` gives exactly severity k's parameter, so exactly its
+output. The path follows the table, so non-monotone tables (MedMNIST-C's black corner) stay non-monotone.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,6 +37,13 @@ class SuiteEntry:
     def __post_init__(self) -> None:
         if len(self.params) != 5:
             raise ValueError(f"a suite entry needs 5 severity parameters, got {len(self.params)} for {self.op!r}")
+
+    def param_at(self, severity: int | float) -> object:
+        """The parameter at a validated severity: the table's entry for an int, else interpolated (module doc)."""
+        if isinstance(severity, int):
+            return self.params[severity - 1]
+        low = int(severity)
+        return interpolate_param(self.op, self.params[low - 1], self.params[low], severity - low)
 
 
 @dataclass(frozen=True)
@@ -321,6 +338,70 @@ def _build_suites() -> dict[str, Suite]:
 
 
 SUITES: dict[str, Suite] = _build_suites()
+
+# How each operation's parameter is interpolated between two severities (see the module docstring); a tuple gives
+# the rule of each element of a tuple parameter.
+INTERPOLATION: dict[str, str | tuple[str, ...]] = {
+    "gaussian_noise": "linear",
+    "speckle_noise": "linear",
+    "shot_noise": "linear",
+    "impulse_noise": "linear",
+    "pixelate": "linear",
+    "jpeg_compression": "round",
+    "elastic_transform": "linear",
+    "defocus_blur": ("linear", "linear"),
+    "motion_blur": ("linear", "linear"),
+    "zoom_blur": "zoom",
+    "gaussian_blur": "linear",
+    "gaussian_blur_kernel": "odd",
+    "glass_blur": ("linear", "round", "round"),
+    "pil_brightness": "linear",
+    "pil_contrast": "linear",
+    "gamma": "linear",
+    "saturate_shift": "linear",
+    "saturate": ("linear", "linear"),
+    "hsv_brightness": "linear",
+    "contrast": "linear",
+    "stain_deposit": ("round", "round"),
+    "bubble": ("round", "round"),
+    "black_corner": "linear",
+    "characters": ("round", "round", "linear"),
+    "fog": ("linear", "linear"),
+    "snow": ("linear",) * 7,
+    "spatter": ("linear",) * 5 + ("round",),
+}
+
+
+def _between(rule: str, low: object, high: object, t: float) -> object:
+    if rule == "zoom":
+        last = low[-1] + t * (high[-1] - low[-1])
+        step = (low[1] - low[0]) + t * ((high[1] - high[0]) - (low[1] - low[0]))
+        return tuple(float(z) for z in np.arange(1, last + step / 2, step))
+    value = float(low) + t * (float(high) - float(low))
+    if rule == "linear":
+        return value
+    if rule == "round":
+        return int(math.floor(value + 0.5))
+    if rule == "odd":
+        return 2 * int(math.floor((value - 1) / 2 + 0.5)) + 1
+    raise ValueError(f"unknown interpolation rule {rule!r}")
+
+
+def interpolate_param(op: str, low: object, high: object, t: float) -> object:
+    """The parameter of operation ``op`` a fraction ``t`` in [0, 1) of the way from ``low`` to ``high``.
+
+    Raises:
+        ValueError: If ``op`` has no interpolation rule in :data:`INTERPOLATION`.
+    """
+    if t == 0:
+        return low
+    try:
+        rule = INTERPOLATION[op]
+    except KeyError:
+        raise ValueError(f"operation {op!r} has no interpolation rule: it supports integer severities only") from None
+    if isinstance(rule, tuple):
+        return tuple(_between(r, a, b, t) for r, a, b in zip(rule, low, high, strict=True))
+    return _between(rule, low, high, t)
 DEFAULT_SUITE = "imagenet-c"
 
 
