@@ -12,6 +12,70 @@ from . import __version__
 _COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
 
 
+# One output convention (issue #12): ``-o/--output-dir`` for a folder, ``-o/--output`` for a single file. The
+# spellings used before stay accepted as hidden aliases.
+OUTPUT_SPELLINGS = ("-o", "--output-dir", "--output", "--out")
+_OUTPUT_FILE_COMMANDS = frozenset({"gallery"})
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help that hides legacy aliases and shows every option's default.
+
+    An option's default is appended as ``(default: …)`` unless its help already says what the default is, it is
+    required, it is an on/off flag, or it has no default (its help then says what leaving it out means).
+    """
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        hidden = getattr(action, "hidden_aliases", ())
+        if hidden and action.option_strings:
+            shown = argparse.Action([s for s in action.option_strings if s not in hidden], action.dest,
+                                    nargs=action.nargs, metavar=action.metavar)
+            return super()._format_action_invocation(shown)
+        return super()._format_action_invocation(action)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if (not action.option_strings or "default" in text.lower() or action.required
+                or action.default in (None, argparse.SUPPRESS) or action.nargs == 0):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _output_arg(parser: argparse.ArgumentParser, dest: str, help: str, *, file: bool = False,
+                required: bool = True, default: str | None = None) -> None:
+    """Adds the command's output option, ``-o/--output-dir`` (a folder) or ``-o/--output`` (a file)."""
+    long = "--output" if file else "--output-dir"
+    aliases = [s for s in OUTPUT_SPELLINGS[1:] if s != long]
+    action = parser.add_argument("-o", long, *aliases, dest=dest, required=required, default=default, help=help,
+                                 metavar="FILE" if file else "DIR")
+    action.hidden_aliases = tuple(aliases)
+
+
+def standardise_output_option(parser: argparse.ArgumentParser, *, file: bool = False) -> None:
+    """Gives an output option that another module defined (``-o/--out``, ``--output-dir``) the standard spellings.
+
+    Its ``dest`` is kept, so the command's code is unchanged; the old spellings stay accepted, hidden from help.
+    """
+    long = "--output" if file else "--output-dir"
+    for action in parser._actions:
+        spellings = set(action.option_strings) & set(OUTPUT_SPELLINGS)
+        if getattr(action, "hidden_aliases", None) is not None or not spellings:
+            continue
+        aliases = [s for s in OUTPUT_SPELLINGS[1:] if s != long]
+        taken = set(parser._option_string_actions) - set(action.option_strings)
+        strings = ["-o", long, *aliases]
+        if set(strings) & taken:
+            clash = sorted(set(strings) & taken)
+            raise RuntimeError(f"{parser.prog}: cannot standardise {action.option_strings}: {clash} taken")
+        for string in action.option_strings:
+            parser._option_string_actions.pop(string, None)
+        action.option_strings = strings
+        action.hidden_aliases = tuple(aliases)
+        action.metavar = "FILE" if file else "DIR"
+        for string in strings:
+            parser._option_string_actions[string] = action
+
+
 def command(name: str, help: str, configure: Callable[[argparse.ArgumentParser], None]):
     """Registers ``fn(args) -> exit code`` as subcommand ``name``; ``configure`` adds its arguments."""
 
@@ -37,8 +101,8 @@ def _configure_corrupt(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corruption", "-c", required=True, help="corruption name (see `hf-robustmed corruptions`)")
     parser.add_argument("--severity", "-s", type=int, required=True, help="1 (mild) to 5 (severe)")
     _suite_arg(parser)
-    parser.add_argument("--seed", type=int, default=0, help="base seed of the random draws (default 0)")
-    parser.add_argument("--key", default="0", help="sample key; with the seed it fixes the draws (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help="base seed of the random draws")
+    parser.add_argument("--key", default="0", help="sample key; with the seed it fixes the draws")
 
 
 @command("corrupt", "corrupt one image file", _configure_corrupt)
@@ -84,13 +148,14 @@ def _suites(args: argparse.Namespace) -> int:
 def _configure_gallery(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", nargs="?", help="clean image file, read as `corrupt` reads it, DICOM included "
                         "(default: a built-in sample, see --sample)")
-    parser.add_argument("-o", "--output", required=True, help="PNG file to write")
+    _output_arg(parser, "output", "PNG file to write", file=True)
     _suite_arg(parser)
     parser.add_argument("--corruptions", help="comma-separated subset of rows (default: all of the suite's)")
-    parser.add_argument("--sample", choices=["phantom", "cells"], default="phantom", help="built-in image when no IMAGE")
-    parser.add_argument("--size", type=int, default=224, help="side of the built-in sample (default 224)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tile", type=int, default=160, help="cell size in the figure (default 160 px)")
+    parser.add_argument("--sample", choices=["phantom", "cells"], default="phantom",
+                        help="built-in image when no IMAGE")
+    parser.add_argument("--size", type=int, default=224, help="side of the built-in sample in pixels")
+    parser.add_argument("--seed", type=int, default=0, help="base seed of the random corruptions' draws")
+    parser.add_argument("--tile", type=int, default=160, help="cell size in the figure, in pixels")
 
 
 @command("gallery", "figure of every corruption at every severity (the paper's Figure 1)", _configure_gallery)
@@ -115,29 +180,52 @@ def _configure_build(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("benchmark", choices=["medmnist-c", "medimeta-c", "medmnist-c-release", "medimeta-c-release", "image-dataset"],
                         help="what to build: a benchmark from its sources, an import of a published release, or "
                         "any Hugging Face image-classification dataset / image folder")
-    parser.add_argument("-o", "--out", required=True, help="output folder (Hub dataset-repo layout); a rerun resumes")
+    _output_arg(parser, "out", "output folder (Hub dataset-repo layout); a rerun resumes")
     parser.add_argument("--overwrite", action="store_true",
-                        help="delete a different build found in --out (other sources or settings) instead of refusing")
+                        help="delete a different build found in --output-dir (other sources or settings) instead of "
+                        "refusing")
     parser.add_argument("--source-root", required=True,
                         help="folder of the sources: MedMNIST npz files, MedIMeta dataset folders, a published "
                         "release, or (image-dataset) a dataset path / Hub id / image folder")
-    parser.add_argument("--clean-root", help="releases: folder of the clean sources (MedMNIST npz / MedIMeta folders)")
+    parser.add_argument("--clean-root", help="releases: folder of the clean sources (MedMNIST npz / MedIMeta folders); "
+                        "required there, not used otherwise (default: none)")
     parser.add_argument("--datasets", help="comma-separated subset (default: all of the benchmark's)")
     parser.add_argument("--corruptions", help="comma-separated subset (default: each dataset's set)")
-    parser.add_argument("--severities", default="1,2,3,4,5", help="comma-separated severities (default 1,2,3,4,5)")
+    parser.add_argument("--severities", default="1,2,3,4,5", help="comma-separated severities")
     parser.add_argument("--splits", help="comma-separated splits (default: test for MedMNIST-C, test,validation for MediMeta-C)")
-    parser.add_argument("--size", type=int, default=224, help="MedMNIST image size: 28, 64, 128 or 224 (default 224)")
-    parser.add_argument("--suite", default="imagenet-c", help="image-dataset: the parameter suite (default imagenet-c)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=0, help="worker processes (default 0: in this process)")
-    parser.add_argument("--shard-rows", type=int, default=1000, help="images per Parquet shard (default 1000)")
-    parser.add_argument("--grey", choices=["native", "rgb"], help="store grey images as one channel or RGB")
+    parser.add_argument("--size", type=int, default=224, help="MedMNIST image size: 28, 64, 128 or 224 (the "
+                        "{flag}_{size}.npz files read; 28 px is {flag}.npz)")
+    parser.add_argument("--suite", default="imagenet-c", help="image-dataset: the parameter suite")
+    parser.add_argument("--seed", type=int, default=0, help="base seed of the random corruptions' draws")
+    parser.add_argument("--workers", type=int, default=0, help="worker processes (0: in this process)")
+    parser.add_argument("--shard-rows", type=int, default=1000, help="images per Parquet shard")
+    parser.add_argument("--grey", choices=["native", "rgb"], help="store grey images as one channel or RGB "
+                        "(default: the benchmark's own; native for MedMNIST-C, rgb for MediMeta-C)")
     parser.add_argument("--download", action="store_true", help="download missing sources (Zenodo, checksummed)")
-    parser.add_argument("--name", help="benchmark name for the card (default from the benchmark)")
+    parser.add_argument("--name", help="benchmark name for the card (default: the benchmark's)")
 
 
 def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _medmnist_size_hint(source_root: str, size: int) -> str:
+    """A hint naming the ``--size`` of the MedMNIST files that are in ``source_root`` when ``size``'s are not.
+
+    Returns:
+        ``"… found: pass --size 28"``, or ``""`` when no file of another size is there.
+    """
+    from .data.medmnist import MEDMNIST_INFO, SIZES, medmnist_filename
+
+    root = Path(source_root)
+    found = {other: sorted(flag for flag in MEDMNIST_INFO if (root / medmnist_filename(flag, other)).is_file())
+             for other in SIZES if other != size}
+    found = {other: flags for other, flags in found.items() if flags}
+    if not found:
+        return ""
+    sizes = ", ".join(f"{other} px ({', '.join(medmnist_filename(f, other) for f in flags[:3])}"
+                      f"{', …' if len(flags) > 3 else ''})" for other, flags in found.items())
+    return f"{root} holds MedMNIST files of another size: {sizes}; pass --size {next(iter(found))} to build from them"
 
 
 def build_jobs(args: argparse.Namespace) -> tuple[list, str, str]:
@@ -155,7 +243,14 @@ def build_jobs(args: argparse.Namespace) -> tuple[list, str, str]:
             kwargs["splits"] = splits
         if args.benchmark == "medmnist-c":
             kwargs["size"] = args.size
-        return definition.jobs(args.source_root, **kwargs), args.name or definition.name, args.grey or definition.grey
+        try:
+            jobs = definition.jobs(args.source_root, **kwargs)
+        except ValueError as error:
+            hint = _medmnist_size_hint(args.source_root, args.size) if args.benchmark == "medmnist-c" else ""
+            if not hint:
+                raise
+            raise ValueError(f"{error}; {hint}") from None
+        return jobs, args.name or definition.name, args.grey or definition.grey
     if args.benchmark.endswith("-release"):
         if not args.clean_root:
             raise ValueError("importing a release needs --clean-root (the clean sources, to check labels and order)")
@@ -198,7 +293,8 @@ def _configure_push(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("repo_id", help="ORG/NAME on the Hub")
     parser.add_argument("--repo-type", default=None, choices=["dataset", "model"],
                         help="default: model for an adapter folder, dataset otherwise")
-    parser.add_argument("--private", action="store_true")
+    parser.add_argument("--private", action="store_true", help="create the Hub repo as private (default: public; an "
+                        "existing repo keeps its visibility)")
 
 
 @command("push", "upload a built benchmark (or adapter) folder to the Hugging Face Hub", _configure_push)
@@ -211,10 +307,10 @@ def _push(args: argparse.Namespace) -> int:
 
 def _configure_describe(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", help="a benchmark folder built by `hf-robustmed build`")
-    parser.add_argument("-o", "--output", required=True, help="folder for the PNG figures")
+    _output_arg(parser, "output", "folder for the PNG figures")
     parser.add_argument("--severity", type=int, default=3, help="severity compared in the spectra and densities")
-    parser.add_argument("--limit", type=int, default=64, help="images per config to read (default 64)")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--limit", type=int, default=64, help="images per config to read")
+    parser.add_argument("--split", default="test", help="the split whose images are described")
 
 
 @command("describe", "figures of a built benchmark: gallery, DCT spectra, intensity densities", _configure_describe)
@@ -229,9 +325,9 @@ def _describe(args: argparse.Namespace) -> int:
 def _configure_report(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results", help="long-format results, .parquet or .csv (model, dataset, corruption, severity, "
                         "metric, value, n)")
-    parser.add_argument("-o", "--output", required=True, help="folder for report.md, leaderboard.csv and the figures")
+    _output_arg(parser, "output", "folder for report.md, leaderboard.csv and the figures")
     parser.add_argument("--reference", default="clip-vit-b16",
-                        help="model the errors are normalised by: it scores 100 (default clip-vit-b16)")
+                        help="model the errors are normalised by: it scores 100")
 
 
 @command("report", "Markdown report, leaderboard and figures of evaluation results (mCE, accuracy per severity)",
@@ -253,8 +349,9 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                        help="evaluate clean sources (--source-root) with every corruption made on the fly, nothing "
                        "built or stored: MedMNIST npz files, MedIMeta folders, or a Hugging Face image dataset / "
                        "image folder (with --suite)")
-    parser.add_argument("-o", "--out", required=True, help="results folder (a rerun resumes)")
-    parser.add_argument("--source-root", help="with --source: the folder of the sources (or the dataset's Hub id)")
+    _output_arg(parser, "out", "results folder (a rerun resumes)")
+    parser.add_argument("--source-root", help="with --source: the folder of the sources (or the dataset's Hub id); "
+                        "required there (default: none)")
     parser.add_argument("--size", type=int, default=224, help="with --source medmnist-c: the MedMNIST image size "
                         "(default: %(default)s)")
     parser.add_argument("--suite", default="imagenet-c", help="with --source image-dataset: the corruption parameter "
@@ -263,12 +360,13 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                         "`build --seed` (default: %(default)s)")
     parser.add_argument("--download", action="store_true", help="with --source: download missing sources "
                         "(checksummed)")
-    parser.add_argument("--datasets", help="comma-separated subset")
-    parser.add_argument("--corruptions", help="comma-separated subset")
-    parser.add_argument("--severities", help="comma-separated subset of 1..5")
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"])
+    parser.add_argument("--datasets", help="comma-separated subset (default: all of the benchmark's)")
+    parser.add_argument("--corruptions", help="comma-separated subset (default: all of each dataset's)")
+    parser.add_argument("--severities", help="comma-separated subset of 1..5 (default: all five)")
+    parser.add_argument("--split", default="test", help="the split evaluated")
+    parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass and process")
+    parser.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"],
+                        help="precision of the forward passes (through accelerate; no = fp32)")
     parser.add_argument("--num-workers", type=int, default=None,
                         help="data-loader workers per process that read, decode (and corrupt) images "
                         "(default: the CPU cores available per process; 0: in the main process)")
@@ -337,7 +435,9 @@ def _train(args: argparse.Namespace) -> int:
 
 def _configure_convert(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="the original RobustMedCLIP model.pth (exp-rank-R/vit/fewshot_F_percent/...)")
-    parser.add_argument("out", help="adapter folder to write")
+    parser.add_argument("legacy_out", nargs="?", help=argparse.SUPPRESS)  # the old positional OUT
+    _output_arg(parser, "out", "adapter folder to write (required; the old positional OUT is accepted too, "
+                "default: none)", required=False)
     parser.add_argument("--base-model", default="biomedclip", help="the BiomedCLIP base (name or open_clip spec)")
 
 
@@ -345,16 +445,24 @@ def _configure_convert(parser: argparse.ArgumentParser) -> None:
 def _convert(args: argparse.Namespace) -> int:
     from .adaptation.convert import convert_rmc_checkpoint
 
-    print(f"adapter: {convert_rmc_checkpoint(args.checkpoint, args.out, base_model=args.base_model)}")
+    if args.out and args.legacy_out:
+        raise ValueError("give the adapter folder once: -o/--output-dir OUT")
+    out = args.out or args.legacy_out
+    if not out:
+        raise ValueError("convert-rmc needs the adapter folder to write: -o/--output-dir OUT")
+    print(f"adapter: {convert_rmc_checkpoint(args.checkpoint, out, base_model=args.base_model)}")
     return 0
 
 
 def _configure_adapter_card(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("adapter", help="a trained adapter folder")
-    parser.add_argument("--results", help="evaluation results (results.parquet or .csv) to put in the card")
+    parser.add_argument("--results", help="evaluation results (results.parquet or .csv) to put in the card "
+                        "(default: the results put in it before, if any)")
     parser.add_argument("--model", help="the adapter's model name in the results (default: peft:ADAPTER)")
-    parser.add_argument("--benchmark", help="Hub id of the evaluated benchmark, for the model-index")
-    parser.add_argument("--repo-id", help="the adapter's Hub repo id, for the usage snippets")
+    parser.add_argument("--benchmark", help="Hub id of the evaluated benchmark, for the model-index (default: the one "
+                        "given before, if any)")
+    parser.add_argument("--repo-id", help="the adapter's Hub repo id, for the usage snippets (default: the local "
+                        "folder's path, so the snippets run here; `hf-robustmed push` renders them with the repo id)")
 
 
 @command("adapter-card", "re-render an adapter's model card, with robustness results as model-index",
@@ -363,12 +471,13 @@ def _adapter_card(args: argparse.Namespace) -> int:
     from .adaptation.card import update_adapter_card
 
     model = args.model or f"peft:{args.adapter}"
-    print(f"wrote {update_adapter_card(args.adapter, repo_id=args.repo_id, results=args.results, results_model=model, benchmark=args.benchmark)}")
+    repo_id = args.repo_id or Path(args.adapter).as_posix()  # never a made-up "<org>/<folder name>"
+    print(f"wrote {update_adapter_card(args.adapter, repo_id=repo_id, results=args.results, results_model=model, benchmark=args.benchmark)}")
     return 0
 
 
 def _configure_demo(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-o", "--out", default="demo_out", help="output folder (default demo_out)")
+    _output_arg(parser, "out", "output folder", required=False, default="demo_out")
     parser.add_argument("--models", default="auto", choices=["auto", "real", "standins"],
                         help="auto: the real CLIP and BiomedCLIP if their weights are in the local Hugging Face cache, "
                         "else tiny stand-ins; real: download them; standins: always the stand-ins")
@@ -408,8 +517,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hf-robustmed {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, configure, fn) in _COMMANDS.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub = subparsers.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
         configure(sub)
+        standardise_output_option(sub, file=name in _OUTPUT_FILE_COMMANDS)
         sub.set_defaults(run=fn)
     return parser
 

@@ -18,6 +18,7 @@ from .corruptions import corrupt, list_corruptions
 from .files import atomic_path
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 _BACKGROUND = (255, 255, 255)
@@ -187,6 +188,42 @@ def _colours(count: int) -> list:
     return list(colormaps["turbo"](np.linspace(0.05, 0.95, count)))
 
 
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def _line_styles(count: int) -> list[tuple[tuple, str]]:
+    """``count`` distinguishable (colour, line style) pairs: tab10's ten distinct hues, then again dashed, dotted…
+
+    A continuous colour map gives neighbours that look alike once there are more than about eight lines; hues that
+    repeat with another dash pattern stay apart.
+    """
+    from matplotlib import colormaps
+
+    return [(colormaps["tab10"](i % 10), LINE_STYLES[(i // 10) % len(LINE_STYLES)]) for i in range(count)]
+
+
+_DENSITY_BODY = slice(4, 252)  # the levels that set the density axis: clipped pixels pile up at 0 and 255 (and
+# blur, JPEG and resizing smear those spikes over a few neighbouring levels)
+
+
+def _density_limit(curves: list[np.ndarray]) -> float:
+    """A y limit that shows the curves' body: 1.25 × their largest density on :data:`_DENSITY_BODY`, so that the
+    spikes at the ends do not flatten everything else (the whole range when the body is empty)."""
+    body = max(float(curve[_DENSITY_BODY].max()) for curve in curves)
+    return 1.25 * body if body > 0 else 1.05 * max(float(curve.max()) for curve in curves)
+
+
+def _mark_clipped(ax: Axes, curve: np.ndarray, top: float, colour: str) -> None:
+    """Labels the highest bin of ``curve`` above ``top`` at each end of the axis with its level and density."""
+    for half in (np.arange(0, 128), np.arange(128, 256)):
+        over = half[curve[half] > top]
+        if len(over):
+            level = int(over[np.argmax(curve[over])])
+            ax.annotate(f"{curve[level]:.2f} at {level} ↑", xy=(level, top), xytext=(3 if level < 128 else -3, -3),
+                        textcoords="offset points", ha="left" if level < 128 else "right", va="top",
+                        fontsize="x-small", color=colour)
+
+
 def dct_spectrum_figure(clean: np.ndarray, corrupted: dict[str, np.ndarray], *, title: str | None = None) -> Figure:
     """The paper's Figure 2: radially averaged DCT spectra of clean and corrupted images, one line per set.
 
@@ -200,22 +237,26 @@ def dct_spectrum_figure(clean: np.ndarray, corrupted: dict[str, np.ndarray], *, 
         ImportError: If matplotlib is not installed.
     """
     _check_sets(clean, corrupted)
-    fig = _new_figure(figsize=(6.4, 4.2), layout="constrained")
+    fig = _new_figure(figsize=(7.8, 4.2), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(*radial_dct_profile(clean), color="black", linewidth=2.4, label="clean", zorder=3)
-    for (name, images), colour in zip(corrupted.items(), _colours(len(corrupted))):
-        ax.plot(*radial_dct_profile(images), color=colour, linewidth=1.4, label=name)
-    ax.set(xlim=(0, 1), xlabel="normalised frequency radius", ylabel="mean log(1 + |DCT coefficient|)")
+    for (name, images), (colour, style) in zip(corrupted.items(), _line_styles(len(corrupted))):
+        ax.plot(*radial_dct_profile(images), color=colour, linestyle=style, linewidth=1.4, label=name)
+    # A log scale: the high frequencies, where blur and noise differ, are orders of magnitude below the low ones.
+    ax.set_yscale("log")
+    ax.set(xlim=(0, 1), xlabel="normalised frequency radius", ylabel="mean log(1 + |DCT coefficient|), log scale")
     ax.set_title(title or "Average DCT spectrum")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", ncols=1 + len(corrupted) // 12)
+    ax.legend(fontsize="small", ncols=1 + len(corrupted) // 16, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 
 def intensity_density_figure(clean: np.ndarray, corrupted: dict[str, np.ndarray], *, title: str | None = None) -> Figure:
     """The paper's Figure 5C: pixel-intensity densities, clean (grey fill) against each corruption (line).
 
-    One subplot per corruption, at most four columns, sharing the intensity axis.
+    One subplot per corruption, at most four columns, sharing the intensity axis. The density axis shows the body
+    of the distributions: spikes at 0 and 255 (clipped pixels, e.g. of brightness or contrast increases) that rise
+    above it are cut at the top and labelled with their value.
 
     Args:
         clean: uint8 ``N×H×W`` or ``N×H×W×3`` clean images.
@@ -233,11 +274,15 @@ def intensity_density_figure(clean: np.ndarray, corrupted: dict[str, np.ndarray]
     axes = fig.subplots(rows, columns, sharex=True, squeeze=False).ravel()
     levels, reference = np.arange(256), intensity_density(clean)
     for ax, (name, images), colour in zip(axes, corrupted.items(), _colours(len(corrupted))):
+        density = intensity_density(images)
+        top = _density_limit([reference, density])
         ax.fill_between(levels, reference, step="mid", color="0.75", label="clean")
-        ax.plot(levels, intensity_density(images), drawstyle="steps-mid", color=colour, linewidth=1.2, label=name)
+        ax.plot(levels, density, drawstyle="steps-mid", color=colour, linewidth=1.2, label=name)
         ax.set_title(name, fontsize="medium")
         ax.set_xlim(0, 255)
-        ax.legend(fontsize="x-small")
+        ax.set_ylim(0, top)
+        _mark_clipped(ax, density, top, "0.2")
+        ax.legend(fontsize="x-small", loc="upper center", framealpha=0.9)
     for ax in axes[len(corrupted) :]:
         fig.delaxes(ax)
     for ax in axes[max(0, len(corrupted) - columns) : len(corrupted)]:  # the lowest cell of each column

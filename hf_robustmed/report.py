@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -168,8 +169,57 @@ def _accuracies(results: pd.DataFrame) -> pd.Series:
     return pd.Series(100 * rows["value"].to_numpy(dtype=float), index=index, name="accuracy")
 
 
+_UNDEFINED = re.compile(r"^(?P<what>.+?) undefined for (?P<cells>.+) (?P<why>\(reference .+)$", re.S)
+UNDEFINED_SHOWN = 3  # cells named in a condensed UndefinedMetricWarning
+
+
+def condense_undefined(messages: Sequence[str]) -> list[str]:
+    """One short message per cause of :class:`~hf_robustmed.metrics.UndefinedMetricWarning`, with a count.
+
+    ``mce_table`` names every undefined cell; a report over a benchmark can have hundreds. Each cause (CE,
+    relative CE, clean error) becomes ``"<what> undefined for a, b, c and N-3 more (N cells in all; reference …:
+    why)…"``.
+    Messages of another form are kept as they are, once each.
+
+    Args:
+        messages: The warnings' texts, in the order they were raised.
+
+    Returns:
+        The condensed texts, one per distinct cause, in first-seen order.
+    """
+    condensed: dict[str, str] = {}
+    for message in messages:
+        match = _UNDEFINED.match(message)
+        if not match:
+            condensed.setdefault(message, message)
+            continue
+        cells = [c for c in re.split(r", | and (?=\d+ more$)", match["cells"]) if c]
+        shown = ", ".join(cells[:UNDEFINED_SHOWN]) + (f" and {len(cells) - UNDEFINED_SHOWN} more"
+                                                       if len(cells) > UNDEFINED_SHOWN else "")
+        count = f"{len(cells)} cell{'s' if len(cells) > 1 else ''} in all"
+        condensed.setdefault(match["what"], f"{match['what']} undefined for {shown} ({count}; {match['why'][1:]}")
+    return list(condensed.values())
+
+
+@contextlib.contextmanager
+def _undefined_once() -> Iterator[None]:
+    """Collects the :class:`UndefinedMetricWarning` raised inside and re-raises them condensed, one per cause."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UndefinedMetricWarning)
+        yield
+    undefined = []
+    for warning in caught:
+        if issubclass(warning.category, UndefinedMetricWarning):
+            undefined.append(str(warning.message))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    for message in condense_undefined(undefined):
+        warnings.warn(message, UndefinedMetricWarning, stacklevel=4)
+
+
 def _scores(results: pd.DataFrame, reference: str, collections: Mapping[str, Sequence[str]] | None) -> _Scores:
-    table = mce_table(results, reference, collections).sort_values("mce", kind="stable")  # validates the cells
+    with _undefined_once():
+        table = mce_table(results, reference, collections).sort_values("mce", kind="stable")  # validates the cells
     accuracy = _accuracies(results)
     models, datasets = list(table.index), list(pd.unique(accuracy.index.get_level_values("dataset")))
     is_clean = accuracy.index.get_level_values("corruption") == CLEAN
@@ -382,13 +432,17 @@ def _radar(fig: Figure, values: pd.DataFrame) -> Axes:
     return ax
 
 
+MIN_RADAR_AXES = 5  # under five datasets a radar is a triangle or a square that reads worse than bars
+
+
 def dataset_figure(values: pd.DataFrame, *, title: str, label: str) -> Figure:
-    """One value per dataset and model: a radar chart (the paper's Figure 5D), or grouped bars under 3 datasets.
+    """One value per dataset and model: a radar chart (the paper's Figure 5D) from :data:`MIN_RADAR_AXES` datasets
+    on, grouped bars under that.
 
     Args:
         values: Rows datasets (the radar's axes, or the bar groups), columns models (polygons, or bars).
         title: Heading.
-        label: What the values are (the bar chart's y label; in the radar's title).
+        label: What the values are and their unit: the value axis's label (the radar's radial axis).
 
     Returns:
         The figure; its only axes are polar for a radar chart.
@@ -396,11 +450,13 @@ def dataset_figure(values: pd.DataFrame, *, title: str, label: str) -> Figure:
     Raises:
         ImportError: If matplotlib is not installed.
     """
-    radar = len(values.index) >= 3
+    radar = len(values.index) >= MIN_RADAR_AXES
     fig = _new_figure(figsize=(7.2, 5.6) if radar else (6.4, 4.2), layout="constrained")
     if radar:
         ax = _radar(fig, values)
-        ax.set_title(f"{title}\n{label}")
+        ax.set_title(title, pad=18)
+        ax.text(np.pi / len(values.index), ax.get_rmax() * 1.1, label, ha="center", va="bottom", fontsize="small",
+                color="0.35")  # the radial axis's label, beside its tick labels
         ax.legend(loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize="small")
     else:
         ax = fig.add_subplot()
@@ -512,7 +568,7 @@ def write_report(results: pd.DataFrame | str | os.PathLike, out_dir: str | os.Pa
     and mCE per dataset (and per collection and modality when given), accuracy per corruption and severity (one
     table per dataset), and the figures. ``leaderboard.csv`` has one row per model, sorted by mCE, with columns
     :data:`LEADERBOARD_COLUMNS`. The figures: mean accuracy against severity per dataset, radar charts of clean
-    top-1 accuracy and CE per dataset (grouped bars under 3 datasets), and CE per corruption.
+    top-1 accuracy and CE per dataset (grouped bars under :data:`MIN_RADAR_AXES` datasets), and CE per corruption.
 
     Args:
         results: Long-format results (:data:`~hf_robustmed.metrics.RESULT_COLUMNS`), or a ``.parquet`` or

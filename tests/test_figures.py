@@ -5,6 +5,7 @@ import sys
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import textured_image
 from PIL import Image
@@ -165,3 +166,41 @@ def test_missing_matplotlib_names_extra():
         "else:\n    raise SystemExit('no ImportError')"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Figures as a researcher reads them (issue #12, item 14)
+# --------------------------------------------------------------------------------------------------------------------
+
+
+def test_dct_lines_stay_distinct_beyond_ten_sets_on_a_log_axis(sets):
+    corrupted = {f"c{i}": sets["noise"] if i % 2 else sets["blur"] for i in range(13)}
+    ax = dct_spectrum_figure(sets["clean"], corrupted).axes[0]
+    styles = [(tuple(line.get_color()), line.get_linestyle()) for line in ax.get_lines()[1:]]
+    assert len(set(styles)) == 13  # no two corruptions share colour and dash pattern
+    assert len({colour for colour, _ in styles[:10]}) == 10  # ten distinct hues first
+    assert ax.get_yscale() == "log"  # the high frequencies, orders of magnitude down, are told apart
+
+
+def test_density_axis_is_not_flattened_by_the_spike_at_255(sets):
+    clean = sets["clean"]
+    bright = clean.copy()
+    bright[:, : clean.shape[1] // 2] = 255  # half the pixels clipped, as brightness_up and contrast_up do
+    ax = intensity_density_figure(clean, {"brightness_up": bright}).axes[0]
+    body = intensity_density(bright)[4:252].max()
+    assert ax.get_ylim()[1] == pytest.approx(1.25 * max(body, intensity_density(clean)[4:252].max()))
+    assert intensity_density(bright)[255] > 5 * ax.get_ylim()[1]  # the spike is cut …
+    assert any(text.get_text().endswith("at 255 ↑") for text in ax.texts)  # … and labelled with its value
+
+
+def test_dataset_figure_is_bars_below_five_datasets_and_says_things_once():
+    from hf_robustmed.report import MIN_RADAR_AXES, dataset_figure
+
+    values = pd.DataFrame({"a": [80.0, 70, 60, 50, 40], "b": [75.0, 72, 50, 45, 44]},
+                          index=["d1", "d2", "d3", "d4", "d5"])
+    assert MIN_RADAR_AXES == 5
+    bars = dataset_figure(values.iloc[:4], title="Top-1 accuracy on clean data", label="top-1 accuracy (%)").axes[0]
+    assert bars.name == "rectilinear" and bars.get_ylabel() == "top-1 accuracy (%)"
+    radar = dataset_figure(values, title="Top-1 accuracy on clean data", label="top-1 accuracy (%)").axes[0]
+    assert radar.name == "polar" and radar.get_title() == "Top-1 accuracy on clean data"  # not the label again
+    assert [t.get_text() for t in radar.texts] == ["top-1 accuracy (%)"]  # the radial axis's label, once

@@ -8,7 +8,9 @@ from hf_robustmed.cli import main
 from hf_robustmed.metrics import RESULT_COLUMNS, UndefinedMetricWarning, mce_table
 from hf_robustmed.report import LEADERBOARD_COLUMNS, REPORT_FILES, dataset_figure, load_results, write_report
 
-pytest.importorskip("matplotlib")
+from conftest import require  # noqa: E402
+
+require("matplotlib")
 
 REFERENCE = "clip-vit-b16"
 CORRUPTIONS = {
@@ -90,12 +92,6 @@ def test_figures_are_pngs(report):
     for name in REPORT_FILES[2:]:
         with Image.open(report.parent / name) as image:
             assert image.format == "PNG" and min(image.size) > 100
-
-
-def test_radar_needs_three_datasets_else_bars(results):
-    clean = pd.DataFrame({"a": [80.0, 70.0, 60.0], "b": [75.0, 72.0, 50.0]}, index=list(CORRUPTIONS))
-    assert dataset_figure(clean, title="t", label="l").axes[0].name == "polar"
-    assert dataset_figure(clean.iloc[:2], title="t", label="l").axes[0].name == "rectilinear"
 
 
 def test_cli_with_two_datasets_and_an_undefined_ratio(tmp_path, capsys):

@@ -57,12 +57,24 @@ class TrainConfig:
         "help": "model selection: val_remainder (pool rows not trained on), last, or test (the paper's: leaks)"})
     selection_max_per_dataset: int = field(default=512, metadata={
         "help": "cap on selection images per dataset (a seeded stratified subset)"})
-    patience: int | None = field(default=None, metadata={"help": "stop after this many epochs without improvement"})
+    patience: int | None = field(default=None, metadata={
+        "help": "stop after this many epochs without improvement (default: unset, every epoch runs)"})
     seed: int = field(default=42, metadata={"help": "seed of sampling, augmentation, initialisation, data order"})
     mixed_precision: str = field(default="no", metadata={"help": "no, bf16 or fp16 (through accelerate)"})
     num_workers: int = field(default=0, metadata={"help": "data-loading worker processes per training process"})
     eval_batch_size: int = field(default=256, metadata={"help": "images per forward pass in selection"})
     log_every: int = field(default=10, metadata={"help": "optimiser steps between log lines"})
+    augment: str | None = field(default=None, metadata={
+        "help": "corruption augmentation of the training images (RandomCorruption, keyed by seed, epoch, row): "
+                "seen (the held-out protocol's seen families, noise and digital), all, or corruption names "
+                "(comma-separated); unset: clean images, the paper's recipe"})
+    augment_suite: str = field(default="auto", metadata={
+        "help": "parameters of the augmentation: auto (each dataset's own, medmnist-c/<flag> for MedMNIST "
+                "datasets, imagenet-c otherwise) or one suite name"})
+    augment_continuous: bool = field(default=True, metadata={
+        "help": "draw a continuous intensity between severities 1 and 5 (as AugMedMNISTC), else severities 1..5"})
+    augment_p_clean: float | None = field(default=None, metadata={
+        "help": "probability of leaving a training image clean (default: unset, 1/(n+1) for n corruptions)"})
 
     def __post_init__(self) -> None:
         if self.fraction is not None and self.shots is not None:
@@ -80,6 +92,17 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be positive, got {self.temperature}")
+        self._check_augment()
+
+    def _check_augment(self) -> None:
+        from ..corruptions import get_suite
+
+        if self.augment is not None and not str(self.augment).strip(" ,"):
+            raise ValueError("augment is empty: give seen, all or corruption names, or leave it unset")
+        if self.augment_suite != "auto":
+            get_suite(self.augment_suite)  # raises on an unknown suite
+        if self.augment_p_clean is not None and not 0 <= self.augment_p_clean <= 1:
+            raise ValueError(f"augment_p_clean must be in [0, 1], got {self.augment_p_clean}")
 
     @property
     def lora_alpha(self) -> float:
@@ -116,28 +139,56 @@ class TrainConfig:
         return Path(path)
 
 
-def _parse_bool(value: str) -> bool:
-    if value.lower() in ("1", "true", "yes", "on"):
-        return True
-    if value.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+def _csv_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _default_text(f: dataclasses.Field) -> str:
+    """The field's default as the help shows it: lists comma-joined, ``None`` as "unset"."""
+    value = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    if isinstance(value, list):
+        return ",".join(map(str, value)) or "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return "unset" if value is None else str(value)
+
+
+def _field_help(f: dataclasses.Field) -> str:
+    """The field's help with its default; ``%`` escaped for argparse (the help is %-formatted)."""
+    text = f.metadata["help"] + (" (comma-separated)" if str(f.type).startswith("list") else "")
+    if "default" not in text.lower():
+        text = f"{text} (default: {_default_text(f)})"
+    return text.replace("%", "%%")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--config FILE`` plus one ``--flag`` per :class:`TrainConfig` field (default: unset, so YAML values stay)."""
-    parser.add_argument("--config", help="YAML file of settings (configs/robustmedclip.yaml); flags override it")
+    """``--config FILE`` plus one ``--flag`` per :class:`TrainConfig` field, each help ending with its default.
+
+    Every flag's parsed default is ``None`` (unset), so the YAML file's values stay unless a flag is given. A
+    ``bool`` field is an on/off pair (``--normalize-image-features`` / ``--no-normalize-image-features``);
+    ``output_dir`` is also ``-o``, the output option of every ``hf-robustmed`` command (``--out`` is accepted).
+
+    Args:
+        parser: The parser to add the options to.
+    """
+    parser.add_argument("--config", help="YAML file of settings (configs/robustmedclip.yaml); flags override it "
+                        "(default: none, the settings below)")
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         kind = str(f.type)
-        if kind.startswith("list"):
-            parser.add_argument(flag, dest=f.name, type=lambda v: [s.strip() for s in v.split(",") if s.strip()],
-                                help=f.metadata["help"] + " (comma-separated)")
+        if f.name == "output_dir":
+            action = parser.add_argument("-o", flag, "--output", "--out", dest=f.name, metavar="DIR",
+                                         help=_field_help(f))
+            action.hidden_aliases = ("--output", "--out")  # shown as -o/--output-dir by hf_robustmed.cli
+        elif kind.startswith("list"):
+            parser.add_argument(flag, dest=f.name, type=_csv_list, metavar="A,B,...",
+                                help=_field_help(f))
         elif kind == "bool":
-            parser.add_argument(flag, dest=f.name, type=_parse_bool, help=f.metadata["help"])
+            parser.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                                help=_field_help(f))
         else:
             scalar = {"int": int, "float": float, "str": str}[kind.split(" |")[0]]
-            parser.add_argument(flag, dest=f.name, type=scalar, help=f.metadata["help"])
+            parser.add_argument(flag, dest=f.name, type=scalar, help=_field_help(f))
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

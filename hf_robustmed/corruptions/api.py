@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -69,12 +70,29 @@ def _entry(suite: Suite, name: str) -> SuiteEntry:
         ) from None
 
 
-def _check_severity(severity: Any) -> int:
-    if isinstance(severity, (bool, np.bool_)) or not isinstance(severity, (int, np.integer)):
-        raise ValueError(f"severity must be an integer in 1..5, got {severity!r}")
-    if int(severity) not in SEVERITIES:
-        raise ValueError(f"severity must be in 1..5, got {severity}")
-    return int(severity)
+def _check_severity(severity: Any) -> int | float:
+    """A validated severity: an int in 1..5, or a non-integral float in (1, 5) (an integral float becomes the int).
+
+    Raises:
+        ValueError: On a bool, a non-number, or a value outside [1, 5] (NaN and infinities included).
+    """
+    if isinstance(severity, (bool, np.bool_)) or not isinstance(severity, (int, np.integer, float, np.floating)):
+        raise ValueError(f"severity must be an integer in 1..5 or a float in [1, 5], got {severity!r}")
+    if isinstance(severity, (int, np.integer)):
+        if int(severity) not in SEVERITIES:
+            raise ValueError(f"severity must be in 1..5, got {severity}")
+        return int(severity)
+    value = float(severity)
+    if not 1.0 <= value <= 5.0:  # NaN fails this too
+        raise ValueError(f"severity must be in 1..5 (a float in [1, 5] for a continuous intensity), got {severity!r}")
+    return int(value) if value.is_integer() else value
+
+
+def _severity_words(severity: int | float) -> list[int]:
+    """Seed words of a validated severity: the integer itself, or a marker and the float's 64 bits."""
+    if isinstance(severity, int):
+        return [severity]
+    return [len(SEVERITIES) + 1, int(np.float64(severity).view(np.uint64))]
 
 
 def _stable_int(text: str) -> int:
@@ -96,15 +114,16 @@ def _key_words(key: Key) -> list[int]:
     raise ValueError(f"sample key must be an int, str or tuple of them, got {type(key).__name__}")
 
 
-def sample_rng(seed: int, key: Key, corruption: str, severity: int) -> np.random.Generator:
+def sample_rng(seed: int, key: Key, corruption: str, severity: int | float) -> np.random.Generator:
     """The generator of one sample's draws: a function of (seed, key, corruption, severity) only.
 
     It never depends on call order, batch composition or worker count, so any shard of a benchmark can be
-    (re)computed alone with byte-identical results.
+    (re)computed alone with byte-identical results. A float severity (continuous intensity) has its own stream;
+    an integral one is the integer's.
     """
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    entropy = [int(seed), _stable_int(corruption), int(severity), *_key_words(key)]
+    entropy = [int(seed), _stable_int(corruption), *_severity_words(_check_severity(severity)), *_key_words(key)]
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
 
 
@@ -166,7 +185,7 @@ def _run(op: Op, colour: np.ndarray, param: Any, rng: np.random.Generator | None
 def corrupt(
     image: ImageLike,
     name: str,
-    severity: int,
+    severity: int | float,
     *,
     suite: str | None = None,
     seed: int = 0,
@@ -177,7 +196,9 @@ def corrupt(
     Args:
         image: ``H×W`` or ``H×W×C`` uint8 array (C = 1, 3, or 2/4 with alpha, which is kept) or a PIL image.
         name: Corruption name of the suite (see :func:`list_corruptions`).
-        severity: 1 (mildest) to 5.
+        severity: 1 (mildest) to 5; a float in [1, 5] is a continuous intensity, each parameter interpolated
+            between the neighbouring severities (rules: :data:`~hf_robustmed.corruptions.suites.INTERPOLATION`);
+            an integral float k gives exactly severity k's output.
         suite: Parameter set, e.g. ``"medmnist-c/bloodmnist"`` or ``"medimeta-c"``; ``None`` for ImageNet-C.
         seed: Base seed of the random draws.
         key: The sample's identity (its index, or a string/tuple such as ``("oct", "test", 17)``). The draws
@@ -187,7 +208,7 @@ def corrupt(
         uint8 array of the input's shape (a PIL image comes back as its array).
 
     Raises:
-        ValueError: On an unknown suite or corruption, a severity outside 1..5 or an unsupported image.
+        ValueError: On an unknown suite or corruption, a severity outside [1, 5] (or NaN) or an unsupported image.
     """
     entry = _entry(get_suite(suite), name)
     severity = _check_severity(severity)
@@ -195,7 +216,7 @@ def corrupt(
     colour, alpha = _split_channels(array)
     op = get_op(entry.op)
     rng = sample_rng(seed, key, name, severity) if op.random else None
-    out = _run(op, colour, entry.params[severity - 1], rng)
+    out = _run(op, colour, entry.param_at(severity), rng)
     if alpha is not None:
         out = np.concatenate([out, alpha], axis=2)
     return out.reshape(array.shape)
@@ -213,6 +234,26 @@ def _init_worker() -> None:
     import cv2
 
     cv2.setNumThreads(1)
+
+
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Workers are forked on Linux: a script needs no ``if __name__ == "__main__":`` guard (``spawn`` and
+    ``forkserver`` re-run the main module in every worker, which then fails with ``BrokenProcessPool``). Elsewhere
+    (macOS, Windows) ``spawn``, where a script must keep its guard."""
+    return multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
+
+
+def _submit_first(pool: ProcessPoolExecutor, job: tuple):
+    """Submits the first job, which starts the workers, with OpenCV's thread pool stopped meanwhile: a child
+    forked while that pool runs can deadlock in OpenCV. Its size is restored at once."""
+    import cv2
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        return pool.submit(_corrupt_chunk, job)
+    finally:
+        cv2.setNumThreads(threads)
 
 
 def iter_corrupt(
@@ -246,11 +287,10 @@ def iter_corrupt(
             yield corrupt(image, name, severity, suite=suite, seed=seed, key=next(key_iter))
         return
     jobs = _chunks(images, key_iter, chunk_size, (name, severity, suite, seed))
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(num_workers, mp_context=context, initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(num_workers, mp_context=_worker_context(), initializer=_init_worker) as pool:
         pending: list = []
-        for job in jobs:
-            pending.append(pool.submit(_corrupt_chunk, job))
+        for index, job in enumerate(jobs):
+            pending.append(_submit_first(pool, job) if index == 0 else pool.submit(_corrupt_chunk, job))
             if len(pending) >= 2 * num_workers:
                 yield from pending.pop(0).result()
         for future in pending:

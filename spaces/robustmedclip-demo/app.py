@@ -20,11 +20,15 @@ Run locally: ``python spaces/robustmedclip-demo/app.py``.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import os
+import re
 import threading
+import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -50,13 +54,18 @@ DEFAULT_ADAPTED_MODEL = "robustmedclip"
 DEFAULT_RESULTS = HERE / "results" / "results.parquet"
 DEFAULT_REFERENCE = "clip-vit-b16"
 
-MAX_UPLOAD_BYTES = 32_000_000  # also passed to launch(max_file_size=...)
+# The upload limits, stated once (in the upload box's label) and enforced as stated. Gradio's upload box counts
+# 1 MB = 1,048,576 bytes: so does this limit, and the browser's refusal and ours name the same figure.
+MAX_UPLOAD_MB = 32
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 2**20  # also passed to launch(max_file_size=...)
 MAX_UPLOAD_PIXELS = 36_000_000  # width × height, checked before decoding
 WORKING_SIZE = 224  # MedMNIST-C and MediMeta-C are defined at 224 × 224, and the models see 224 × 224
 SEED = 0  # the random corruptions' draws depend on (seed, key, corruption, severity) only: reproducible
 SEVERITIES = (1, 2, 3, 4, 5)
 ROLES = ("base", "adapted")
 TOP_CLASSES = 5
+
+logger = logging.getLogger("robustmedclip_demo")
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -95,8 +104,8 @@ class DatasetChoice:
 
     @property
     def label(self) -> str:
-        """The dropdown text."""
-        return f"{self.key} — {self.modality} ({self.collection}, {len(self.class_names)} classes)"
+        """The dropdown text (short enough not to be cut off; the status line gives the classes)."""
+        return f"{self.key} — {self.modality}"
 
 
 def dataset_catalogue() -> dict[str, DatasetChoice]:
@@ -152,16 +161,92 @@ def samples_markdown() -> str:
 # --------------------------------------------------------------------------------------------------------------------
 
 
+def size_text(n: int) -> str:
+    """A byte count as the upload box states it: ``"32.0 MB"`` (1 MB = 1,048,576 bytes), or ``"1,000 bytes"``."""
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n:,} bytes"
+
+
+def pixels_text(n: int) -> str:
+    """A pixel count: ``"36.0 Mpx"``, or ``"77,999 px"`` below 1 Mpx."""
+    return f"{n / 1e6:.1f} Mpx" if n >= 1_000_000 else f"{n:,} px"
+
+
+def upload_limits_text() -> str:
+    """The upload limits in words, as the upload box's label states them."""
+    return f"up to {size_text(MAX_UPLOAD_BYTES)} and {pixels_text(MAX_UPLOAD_PIXELS)}"
+
+
+_PILLOW_BOMB = re.compile(r"Image size \((\d+) pixels\) exceeds limit")
+
+
+def _reason(error: ImageReadError) -> str:
+    """The reader's reason, with Pillow's own pixel limit (for images far over ours) restated as ours."""
+    bomb = _PILLOW_BOMB.search(str(error))
+    if bomb:
+        return (f"the image has {pixels_text(int(bomb[1]))}; the limit is {pixels_text(MAX_UPLOAD_PIXELS)}: "
+                "downscale it first")
+    return str(error)
+
+
+def _rejected(name: str, reason: str) -> gr.Error:
+    """The error of a refused upload: one log line (no traceback), and a message that stays until closed."""
+    logger.warning("rejected upload %s: %s", name, reason)
+    return gr.Error(f"Cannot use {name}: {reason}", title="Unreadable image", duration=None, print_exception=False)
+
+
 def read_upload(path: str | os.PathLike) -> MedicalImage:
-    """Reads an uploaded file as 8-bit grey or RGB, within the Space's size limits.
+    """Reads an uploaded file as 8-bit grey or RGB, within the Space's limits (:func:`upload_limits_text`).
 
     Raises:
-        gr.Error: With the reason, if the file cannot be read or is too large (shown in the UI, not a traceback).
+        gr.Error: With the reason, if the file cannot be read or is too large (shown in the UI; the server logs one
+            line, not a traceback).
     """
+    name = Path(path).name
+    try:
+        size = Path(path).stat().st_size
+    except OSError as error:
+        raise _rejected(name, f"the upload cannot be read ({error.strerror or error})") from None
+    if size > MAX_UPLOAD_BYTES:
+        raise _rejected(name, f"the file is {size_text(size)}; the limit is {size_text(MAX_UPLOAD_BYTES)}")
     try:
         return read_medical_image(path, max_bytes=MAX_UPLOAD_BYTES, max_pixels=MAX_UPLOAD_PIXELS)
     except ImageReadError as error:
-        raise gr.Error(f"Cannot use {Path(path).name}: {error}", title="Unreadable image") from None
+        raise _rejected(name, _reason(error)) from None
+
+
+# DICOM Modality (0008,0060) → the dataset of that modality whose classes are offered first.
+MODALITY_DATASETS = {"CT": "organamnist", "CR": "pneumonia", "DX": "pneumonia", "MG": "mammo_mass",
+                     "US": "breastmnist", "OP": "fundus", "OPT": "oct", "SM": "pathmnist", "XC": "dermamnist"}
+
+
+def dicom_modality(path: str | os.PathLike) -> str | None:
+    """The DICOM Modality tag of a file (``"CT"``, ``"MR"`` …), or ``None`` for a non-DICOM file or no tag."""
+    with open(path, "rb") as handle:
+        handle.seek(128)
+        if handle.read(4) != b"DICM":
+            return None
+    import pydicom
+
+    try:
+        modality = str(pydicom.dcmread(path, stop_before_pixels=True).get("Modality") or "").strip()
+    except Exception:  # a damaged file: read_upload says why when it is analysed
+        return None
+    return modality or None
+
+
+def suggest_dataset(upload: str | None, current: str) -> tuple[str, str]:
+    """The dataset an upload's modality suggests, and why, in words.
+
+    Returns:
+        ``(dataset key, note)``: the suggested dataset when the DICOM modality names one of :data:`DATASETS`'s,
+        else ``current`` with a note saying that the label set was not chosen from the image.
+    """
+    modality = dicom_modality(upload) if upload else None
+    key = MODALITY_DATASETS.get(modality or "")
+    if key in DATASETS:
+        return key, f"suggested by the DICOM modality {modality}"
+    what = f"DICOM modality {modality} matches none of the datasets" if modality else "the file names no modality"
+    return current, f"{what}: kept `{current}`; choose the dataset whose classes fit the image"
 
 
 def to_working_size(pixels: np.ndarray, size: int = WORKING_SIZE) -> np.ndarray:
@@ -222,6 +307,29 @@ def get_model(spec: str) -> ZeroShotModel:
 
             _models[key] = create_model(spec, device=key[1])
         return _models[key]
+
+
+def preload_models() -> threading.Thread:
+    """Creates both models in a background thread, so that the first analysis does not wait for them.
+
+    Importing torch, open_clip and PEFT and creating the models is most of the time from start to the first
+    prediction; :func:`get_model`'s lock makes an analysis that comes first wait for this thread instead of loading
+    a second copy. A model that cannot be loaded is logged here, and reported by the analysis that needs it.
+
+    Returns:
+        The started (daemon) thread.
+    """
+
+    def load() -> None:
+        for role, spec in model_specs().items():
+            try:
+                get_model(spec)
+            except Exception as error:  # reported again, to the user, by the analysis that needs the model
+                logger.warning("could not preload the %s model %s: %s: %s", role, spec, type(error).__name__, error)
+
+    thread = threading.Thread(target=load, name="preload-models", daemon=True)
+    thread.start()
+    return thread
 
 
 def _classifier(model: ZeroShotModel, spec: str, choice: DatasetChoice):
@@ -330,14 +438,15 @@ def severity_label(severity: int) -> str:
 def sweep_frame(analysis: Analysis) -> pd.DataFrame:
     """Per model, the probability of its clean prediction at severities 0 (clean) to 5.
 
-    Columns: ``severity`` (:func:`severity_label`), ``probability``, ``model`` (role and spec, and "stand-in
-    weights" for a stand-in: one line each) and ``class`` (the class the model predicts on the clean image).
+    Columns: ``severity`` (:func:`severity_label`), ``probability``, ``model`` (the role, ``base`` or ``adapted``,
+    with "(stand-in)" for stand-in weights: short, so that the legend is not cut off; the specs are in the status)
+    and ``class`` (the class the model predicts on the clean image).
     """
     rows = []
     for role, probs in analysis.probabilities.items():
         predicted = int(np.argmax(probs[0]))
         standin = analysis.provenance.get(role, {}).get("weights") == "stand-in"
-        model = f"{role} ({analysis.specs[role]}{', stand-in weights' if standin else ''})"
+        model = f"{role} (stand-in)" if standin else role
         rows += [{"severity": severity_label(s), "probability": float(probs[s, predicted]),
                   "model": model, "class": analysis.class_names[predicted]}
                  for s in (0, *SEVERITIES)]
@@ -361,7 +470,7 @@ def _model_line(analysis: Analysis, role: str, severity: int) -> str:
 
 
 def status_markdown(source: str, image: MedicalImage, dataset_key: str, corruption: str, severity: int,
-                    analysis: Analysis) -> str:
+                    analysis: Analysis, dataset_note: str = "") -> str:
     """What was done, in words: the image, its conversion, the corruption and parameter, both models' predictions."""
     choice = _dataset(dataset_key)
     height, width = image.pixels.shape[:2]
@@ -373,8 +482,9 @@ def status_markdown(source: str, image: MedicalImage, dataset_key: str, corrupti
     lines = [
         f"- **image**: {source}; {image.note}; {width}×{height} px → {WORKING_SIZE}×{WORKING_SIZE} "
         "(shorter side resized, centre crop)",
-        f"- **dataset**: `{choice.key}` ({choice.collection}, {choice.modality}), prompts "
-        f"“a medical image of a {{class}} belonging to {choice.key}”",
+        f"- **dataset**: `{choice.key}` ({choice.collection}, {choice.modality})"
+        f"{f' — {dataset_note}' if dataset_note else ''}; label set: {', '.join(choice.class_names)}; "
+        f"prompts “a medical image of a {{class}} belonging to {choice.key}”",
         f"- **corruption**: {what}",
         *(_model_line(analysis, role, severity) for role in ROLES),
     ]
@@ -382,6 +492,7 @@ def status_markdown(source: str, image: MedicalImage, dataset_key: str, corrupti
 
 
 def _empty_outputs(message: str) -> tuple:
+    """Cleared images, probabilities and sweep, and ``message`` as the status."""
     return (None, None, None, None, None, None, pd.DataFrame(columns=SWEEP_COLUMNS), message)
 
 
@@ -411,8 +522,12 @@ def run_analysis(upload: str | None, sample: str | None, dataset_key: str, corru
         raise gr.Error(f"severity must be from 0 (clean) to 5, got {severity}")
     if upload:
         image, source = read_upload(upload), f"upload `{Path(upload).name}`"
+        suggested, note = suggest_dataset(upload, dataset_key)
+        if suggested != dataset_key:
+            note = f"chosen by you; the DICOM modality suggests `{suggested}`"
     elif sample:
         image, source = load_sample(sample), f"sample “{SAMPLES[sample].title}”"
+        note = ""
     else:
         return _empty_outputs("Upload an image or pick a sample.")
     working = to_working_size(image.pixels)
@@ -423,7 +538,27 @@ def run_analysis(upload: str | None, sample: str | None, dataset_key: str, corru
         labels += [None, None] if probs is None else [probability_dict(analysis.class_names, probs[0]),
                                                       probability_dict(analysis.class_names, probs[severity])]
     return (analysis.images[0], analysis.images[severity], *labels, sweep_frame(analysis),
-            status_markdown(source, image, dataset_key, corruption, severity, analysis))
+            status_markdown(source, image, dataset_key, corruption, severity, analysis, note))
+
+
+def analyse_page(upload: str | None, sample: str | None, dataset_key: str, corruption: str, severity: float) -> tuple:
+    """The page's handler: :func:`run_analysis`, but an error clears the outputs and stays readable in the page.
+
+    Returns:
+        :func:`run_analysis`'s outputs and the message box's text (empty when all went well). On an error the
+        images, probabilities and sweep are cleared, and the status and message box give the reason.
+    """
+    try:
+        return (*run_analysis(upload, sample, dataset_key, corruption, severity), "")
+    except gr.Error as error:
+        message = f"**{error.title}** — {error.message}"
+        return (*_empty_outputs(message), message)
+
+
+def on_upload(upload: str | None, dataset_key: str, corruption: str | None) -> tuple:
+    """On an upload: clear the sample, and select the dataset its DICOM modality suggests (with a valid corruption)."""
+    dataset_key, _ = suggest_dataset(upload, dataset_key)
+    return None, dataset_key, update_corruptions(dataset_key, corruption)
 
 
 def update_corruptions(dataset_key: str, current: str | None) -> gr.Dropdown:
@@ -442,6 +577,32 @@ def pick_sample(sample: str | None, dataset_key: str, corruption: str | None) ->
 # --------------------------------------------------------------------------------------------------------------------
 # Leaderboard
 # --------------------------------------------------------------------------------------------------------------------
+
+
+_logged_causes: set[str] = set()
+
+
+@contextlib.contextmanager
+def _undefined_logged_once() -> Iterator[None]:
+    """Turns the undefined-ratio warnings of the leaderboard's three computations into one log line per cause.
+
+    The status already says what a mean rests on; the server log gets each distinct cause once per process, not
+    three warnings per page load.
+    """
+    from hf_robustmed.metrics import UndefinedMetricWarning
+    from hf_robustmed.report import condense_undefined
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UndefinedMetricWarning)
+        yield
+    for warning in caught:
+        if not issubclass(warning.category, UndefinedMetricWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    for message in condense_undefined([str(w.message) for w in caught
+                                       if issubclass(w.category, UndefinedMetricWarning)]):
+        if message not in _logged_causes:
+            _logged_causes.add(message)
+            logger.info("leaderboard: %s", message)
 
 
 def results_path() -> Path:
@@ -471,16 +632,17 @@ def leaderboard_view(results_file: str | None, reference: str | None) -> tuple:
                 f"No results file at `{path}`. Run `hf-robustmed evaluate ... -o <folder>` and set "
                 "`HF_ROBUSTMED_RESULTS` to its `results.parquet`, or upload a results file here.")
     try:
-        results = load_results(path)
-        models = list(pd.unique(results.loc[results["metric"] == "accuracy", "model"].astype(str)))
-        if not models:
-            raise ValueError("the file has no accuracy rows")
-        if reference not in models:
-            reference = DEFAULT_REFERENCE if DEFAULT_REFERENCE in models else models[0]
-        board = leaderboard(results, reference)
-        datasets = list(pd.unique(results["dataset"].astype(str)))
-        chart = corruption_error_figure(results, reference)
-        radar = dataset_error_figure(results, reference)
+        with _undefined_logged_once():
+            results = load_results(path)
+            models = list(pd.unique(results.loc[results["metric"] == "accuracy", "model"].astype(str)))
+            if not models:
+                raise ValueError("the file has no accuracy rows")
+            if reference not in models:
+                reference = DEFAULT_REFERENCE if DEFAULT_REFERENCE in models else models[0]
+            board = leaderboard(results, reference)
+            datasets = list(pd.unique(results["dataset"].astype(str)))
+            chart = corruption_error_figure(results, reference)
+            radar = dataset_error_figure(results, reference)
     except (ValueError, KeyError) as error:
         return empty, None, None, gr.Dropdown(choices=[], value=None), f"Cannot read `{path.name}`: {error}"
     status = (f"`{path.name}`: {len(board)} models, {len(datasets)} datasets; reference `{reference}` = 100 "
@@ -489,8 +651,12 @@ def leaderboard_view(results_file: str | None, reference: str | None) -> tuple:
 
 
 # The leaderboard as shown: mCE stays the second column (sortable numbers); the pairs each mean rests on as text.
-BOARD_COLUMNS = ["model", "mce", "clean_err", "rel_mce", "mean_err", "clean_acc", "corrupted_acc", "mce_pairs",
-                 "rel_mce_pairs", "weights"]
+# Keys: the leaderboard's columns; values: the headers the table shows.
+BOARD_HEADERS = {"model": "model", "mce": "mCE", "clean_err": "clean error", "rel_mce": "relative mCE",
+                 "mean_err": "mean error (%)", "clean_acc": "clean accuracy (%)",
+                 "corrupted_acc": "corrupted accuracy (%)", "mce_pairs": "mCE rests on",
+                 "rel_mce_pairs": "relative mCE rests on", "weights": "weights"}
+BOARD_COLUMNS = list(BOARD_HEADERS.values())
 
 
 def board_display(board: pd.DataFrame) -> pd.DataFrame:
@@ -501,7 +667,7 @@ def board_display(board: pd.DataFrame) -> pd.DataFrame:
     shown["model"] = [model_label(m, w) for m, w in zip(board["model"], board["weights"])]
     shown["mce_pairs"] = [pairs_text(d, p) for d, p in zip(board["ce_pairs"], board["pairs"])]
     shown["rel_mce_pairs"] = [pairs_text(d, p) for d, p in zip(board["rel_ce_pairs"], board["pairs"])]
-    return shown[BOARD_COLUMNS]
+    return shown[list(BOARD_HEADERS)].rename(columns=BOARD_HEADERS)
 
 
 def _board_caveats(board: pd.DataFrame) -> str:
@@ -541,16 +707,18 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Try an image"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    upload = gr.File(label=f"Upload an image (PNG, JPEG, TIFF incl. 16-bit, DICOM; up to "
-                                           f"{MAX_UPLOAD_BYTES // 1_000_000} MB)", type="filepath",
-                                     elem_id="upload")
+                    upload = gr.File(label=f"Upload an image (PNG, JPEG, TIFF, DICOM; {upload_limits_text()})",
+                                     type="filepath", elem_id="upload")
                     sample = gr.Dropdown([(s.title, key) for key, s in SAMPLES.items()], value=DEFAULT_SAMPLE,
                                          label="…or a sample", elem_id="sample")
                     dataset = gr.Dropdown([(c.label, key) for key, c in DATASETS.items()], value=first.key,
                                           label="Dataset (class names and corruption suite)", elem_id="dataset")
+                    # allow_custom_value: the handlers check the corruption against the dataset's suite themselves;
+                    # Gradio's own check races with the choices a previous event has just changed (issue #12).
                     corruption = gr.Dropdown(list_corruptions(first.suite), value=list_corruptions(first.suite)[0],
-                                             label="Corruption", elem_id="corruption")
+                                             label="Corruption", elem_id="corruption", allow_custom_value=True)
                     severity = gr.Slider(0, 5, value=3, step=1, label="Severity (0 = clean)", elem_id="severity")
+                    message = gr.Markdown(elem_id="message")
                 with gr.Column(scale=2):
                     with gr.Row():
                         clean_image = gr.Image(label="clean", format="png", interactive=False, elem_id="clean")
@@ -575,7 +743,7 @@ def build_demo() -> gr.Blocks:
             with gr.Accordion("Sample images: sources and licences", open=False):
                 gr.Markdown(samples_markdown())
 
-        with gr.Tab("Leaderboard"):
+        with gr.Tab("Leaderboard") as leaderboard_tab:
             gr.Markdown("mCE of zero-shot models on the corruption benchmarks, from an `hf-robustmed evaluate` "
                         "results file; errors are normalised by the reference model (= 100; lower is better).")
             with gr.Row():
@@ -591,25 +759,32 @@ def build_demo() -> gr.Blocks:
         inputs = [upload, sample, dataset, corruption, severity]
         outputs = [clean_image, corrupted_image, base_clean, base_corrupted, adapted_clean, adapted_corrupted, sweep,
                    status]
+        page = [*outputs, message]
         private = {"api_visibility": "private"}
-        gr.on([corruption.input, severity.change], run_analysis, inputs, outputs, api_name="analyse",
-              trigger_mode="always_last")
-        upload.upload(lambda: None, None, sample, **private).then(run_analysis, inputs, outputs, **private)
-        upload.clear(run_analysis, inputs, outputs, **private)
+        # The API endpoint raises its errors (a client gets the reason); the page's events clear stale outputs and
+        # keep the reason readable in the page (analyse_page).
+        gr.Button(visible=False).click(run_analysis, inputs, outputs, api_name="analyse")
+        gr.on([corruption.input, severity.change], analyse_page, inputs, page, trigger_mode="always_last", **private)
+        upload.upload(on_upload, [upload, dataset, corruption], [sample, dataset, corruption], **private).then(
+            analyse_page, inputs, page, **private)
+        upload.clear(analyse_page, inputs, page, **private)
         sample.input(pick_sample, [sample, dataset, corruption], [upload, dataset, corruption], **private).then(
-            run_analysis, inputs, outputs, **private)
+            analyse_page, inputs, page, **private)
         dataset.input(update_corruptions, [dataset, corruption], corruption, **private).then(
-            run_analysis, inputs, outputs, **private)
-        demo.load(run_analysis, inputs, outputs, **private)
+            analyse_page, inputs, page, **private)
+        demo.load(analyse_page, inputs, page, **private)
 
         board_outputs = [board, chart, radar, reference, board_status]
         gr.on([results_file.change, reference.input], leaderboard_view, [results_file, reference], board_outputs,
               api_name="leaderboard")
-        demo.load(leaderboard_view, [results_file, reference], board_outputs, **private)
+        # Loaded when the tab is opened: matplotlib and the figures stay off the path to the first prediction.
+        leaderboard_tab.select(leaderboard_view, [results_file, reference], board_outputs, **private)
     return demo
 
 
 demo = build_demo()
 
 if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    preload_models()
     demo.queue().launch(max_file_size=MAX_UPLOAD_BYTES)
