@@ -328,6 +328,9 @@ def _configure_report(parser: argparse.ArgumentParser) -> None:
     _output_arg(parser, "output", "folder for report.md, leaderboard.csv and the figures")
     parser.add_argument("--reference", default="clip-vit-b16",
                         help="model the errors are normalised by: it scores 100")
+    parser.add_argument("--seen-from", action="append", default=[], metavar="MODEL=ADAPTER",
+                        help="an adapter trained with corruption augmentation (repeatable): its model's mCE is also "
+                        "given on the corruptions seen in training and on those held out (seen_held_out.csv)")
 
 
 @command("report", "Markdown report, leaderboard and figures of evaluation results (mCE, accuracy per severity)",
@@ -338,7 +341,35 @@ def _report(args: argparse.Namespace) -> int:
     report = write_report(args.results, args.output, reference=args.reference)
     for name in REPORT_FILES:
         print(f"wrote {report.parent / name}")
+    if args.seen_from:
+        _seen_held_out(args.results, report.parent, args.seen_from, args.reference)
     return 0
+
+
+def _seen_held_out(results: str, out: Path, pairs: Sequence[str], reference: str) -> None:
+    """mCE on seen and held-out corruptions of the models trained with corruption augmentation."""
+    from .adaptation.card import seen_corruptions
+    from .files import atomic_path
+    from .metrics import seen_held_out_mce
+    from .report import load_results
+
+    seen = {}
+    for pair in pairs:
+        model, sep, adapter = pair.partition("=")
+        if not sep or not model or not adapter:
+            raise ValueError(f"--seen-from takes MODEL=ADAPTER_FOLDER, got {pair!r}")
+        seen[model] = seen_corruptions(adapter)
+    frame = load_results(results)
+    unknown = sorted(set(seen) - set(frame.model.astype(str)))
+    if unknown:
+        raise ValueError(f"--seen-from names models that are not in the results: {', '.join(unknown)}")
+    table = seen_held_out_mce(frame, seen, reference).loc[list(seen)]
+    with atomic_path(out / "seen_held_out.csv") as tmp:
+        table.to_csv(tmp)
+    print(f"wrote {out / 'seen_held_out.csv'}")
+    for model, row in table.iterrows():
+        print(f"  {model}: mCE {row.mce_seen:.1f} on the {row.pairs_seen} seen pairs, {row.mce_held_out:.1f} on the "
+              f"{row.pairs_held_out} held-out pairs (seen: {row.seen or 'none'})")
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:

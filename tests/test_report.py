@@ -202,3 +202,21 @@ def test_a_failed_write_leaves_no_report(tmp_path, monkeypatch, results):
     with pytest.raises(OSError):
         write_report(results, tmp_path / "old")
     assert [p.name for p in (tmp_path / "old").iterdir()] == ["notes.txt"]
+
+
+def test_report_gives_seen_and_held_out_mce_of_an_augmented_adapter(tmp_path, capsys):
+    import json
+
+    source = tmp_path / "results.parquet"
+    synthetic_results().to_parquet(source)
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "training_summary.json").write_text(json.dumps({"seen_corruptions": ["pixelate", "gaussian_noise"]}))
+    assert main(["report", str(source), "-o", str(tmp_path / "report"), "--seen-from", f"medclip={adapter}"]) == 0
+    table = pd.read_csv(tmp_path / "report" / "seen_held_out.csv", index_col=0)
+    assert list(table.index) == ["medclip"]
+    # seen: pixelate (3 datasets) + gaussian_noise (chestmnist); held out: the other four pairs
+    assert (table.loc["medclip", "pairs_seen"], table.loc["medclip", "pairs_held_out"]) == (4, 4)
+    assert table.loc["medclip", "mce_seen"] != table.loc["medclip", "mce_held_out"]
+    assert "held-out pairs" in capsys.readouterr().out
+    assert main(["report", str(source), "-o", str(tmp_path / "r2"), "--seen-from", f"nosuch={adapter}"]) == 2
