@@ -73,22 +73,27 @@ def build(folder: Path, images: int) -> Path:
     return folder / "bench"
 
 
-def child(args: argparse.Namespace) -> None:
-    """One timed evaluation (run in its own process(es)); the main process prints the seconds as JSON."""
+def run_timed(bench: Path, spec: str, out: Path, corruption: str, **evaluator_kwargs) -> None:
+    """One timed evaluation of the cells of ``corruption`` (model creation excluded); the main process prints the
+    seconds as JSON. Run in its own process(es) by :func:`timed` and ``bench/gpu_check.py``."""
     from hf_robustmed.evaluation import Evaluator, plan_cells
     from hf_robustmed.models import create_model
 
-    corruption = None if args.corruption == "clean" else [args.corruption]
-    cells = [c for c in plan_cells(Path(args.bench), corruptions=corruption) if c.corruption == args.corruption]
-    evaluator = Evaluator(Path(args.bench), Path(args.out), batch_size=args.batch_size, num_workers=args.workers,
-                          on_the_fly=args.on_the_fly)
-    model = create_model(args.model, device=str(evaluator.accelerator.device))
+    wanted = None if corruption == "clean" else [corruption]
+    cells = [c for c in plan_cells(bench, corruptions=wanted) if c.corruption == corruption]
+    evaluator = Evaluator(bench, out, **evaluator_kwargs)
+    model = create_model(spec, device=str(evaluator.accelerator.device))
     evaluator.accelerator.wait_for_everyone()
     start = time.perf_counter()
     evaluator.run([model], cells)
     evaluator.accelerator.wait_for_everyone()
     if evaluator.accelerator.is_main_process:
         print(json.dumps({"seconds": time.perf_counter() - start}))
+
+
+def child(args: argparse.Namespace) -> None:
+    run_timed(Path(args.bench), args.model, Path(args.out), args.corruption, batch_size=args.batch_size,
+              num_workers=args.workers, on_the_fly=args.on_the_fly)
 
 
 def timed(bench: Path, model: str, out: Path, *, corruption: str = "clean", workers: int = 0, processes: int = 1,

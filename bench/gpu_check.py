@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from evaluate import build, save_open_clip  # noqa: E402
+from evaluate import build, run_timed, save_open_clip  # noqa: E402
 
 
 def bare_rate(spec: str, bench: Path, batch_size: int, device: str, precision: str) -> float:
@@ -84,23 +84,10 @@ def eval_rate(spec: str, big: Path, small: Path, n_big: int, n_small: int, tmp: 
 def child(args: argparse.Namespace) -> None:
     import os
 
-    from hf_robustmed.evaluation import Evaluator, plan_cells
-    from hf_robustmed.models import create_model
-
     if args.device == "cpu":
         os.environ["ACCELERATE_USE_CPU"] = "1"
-    bench = Path(args.child)
-    wanted = None if args.corruption == "clean" else [args.corruption]
-    cells = [c for c in plan_cells(bench, corruptions=wanted) if c.corruption == args.corruption]
-    evaluator = Evaluator(bench, Path(args.out), batch_size=args.batch_size, mixed_precision=args.precision,
-                          on_the_fly=args.corruption != "clean")
-    model = create_model(args.spec, device=str(evaluator.accelerator.device))
-    evaluator.accelerator.wait_for_everyone()
-    start = time.perf_counter()
-    evaluator.run([model], cells)
-    evaluator.accelerator.wait_for_everyone()
-    if evaluator.accelerator.is_main_process:
-        print(json.dumps({"seconds": time.perf_counter() - start}))
+    run_timed(Path(args.child), args.spec, Path(args.out), args.corruption, batch_size=args.batch_size,
+              mixed_precision=args.precision, on_the_fly=args.corruption != "clean")
 
 
 def training(batch_size: int, steps: int, precision: str, device: str) -> str:
