@@ -29,7 +29,8 @@ import numpy as np
 
 from . import __version__
 from .data.builder import MANIFEST, STAGING
-from .data.loader import batch_items, default_num_workers, forkable, make_loader, share
+from ._workers import forkable
+from .data.loader import batch_items, default_num_workers, make_loader, share
 from .data.reader import CorruptedRows, RowSource, ShardRows, SourceRows, iter_rows
 from .files import atomic_path
 from .metrics import RESULT_COLUMNS, cell_metrics

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import multiprocessing
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import Any, Union
 import numpy as np
 from PIL import Image
 
+from .._workers import forkable, single_threaded_worker, worker_context
 from ._common import pil_luma as _luma
 from .registry import Op, get_op, length_scale
 from .suites import SUITES, Suite, SuiteEntry, get_suite
@@ -230,32 +230,6 @@ def _corrupt_chunk(job: tuple) -> list[np.ndarray]:
     return [corrupt(img, name, severity, suite=suite, seed=seed, key=k) for img, k in zip(images, keys)]
 
 
-def _init_worker() -> None:
-    import cv2
-
-    cv2.setNumThreads(1)
-
-
-def _worker_context() -> multiprocessing.context.BaseContext:
-    """Workers are forked on Linux: a script needs no ``if __name__ == "__main__":`` guard (``spawn`` and
-    ``forkserver`` re-run the main module in every worker, which then fails with ``BrokenProcessPool``). Elsewhere
-    (macOS, Windows) ``spawn``, where a script must keep its guard."""
-    return multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
-
-
-def _submit_first(pool: ProcessPoolExecutor, job: tuple):
-    """Submits the first job, which starts the workers, with OpenCV's thread pool stopped meanwhile: a child
-    forked while that pool runs can deadlock in OpenCV. Its size is restored at once."""
-    import cv2
-
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        return pool.submit(_corrupt_chunk, job)
-    finally:
-        cv2.setNumThreads(threads)
-
-
 def iter_corrupt(
     images: Iterable[ImageLike],
     name: str,
@@ -287,10 +261,11 @@ def iter_corrupt(
             yield corrupt(image, name, severity, suite=suite, seed=seed, key=next(key_iter))
         return
     jobs = _chunks(images, key_iter, chunk_size, (name, severity, suite, seed))
-    with ProcessPoolExecutor(num_workers, mp_context=_worker_context(), initializer=_init_worker) as pool:
+    with ProcessPoolExecutor(num_workers, mp_context=worker_context(), initializer=single_threaded_worker) as pool:
         pending: list = []
         for index, job in enumerate(jobs):
-            pending.append(_submit_first(pool, job) if index == 0 else pool.submit(_corrupt_chunk, job))
+            with forkable() if index == 0 else contextlib.nullcontext():  # the first submit forks the workers
+                pending.append(pool.submit(_corrupt_chunk, job))
             if len(pending) >= 2 * num_workers:
                 yield from pending.pop(0).result()
         for future in pending:

@@ -7,13 +7,13 @@ items, whatever the worker count (``DataLoader`` returns worker results in sampl
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from .._workers import single_threaded_worker, worker_context
 from .reader import RowBatch, RowSource
 
 
@@ -88,37 +88,13 @@ class BatchDataset:
                 "indices": torch.as_tensor(batch.indices)}
 
 
-def _init_worker(_: int) -> None:
-    import cv2
-
-    cv2.setNumThreads(1)  # one decoder thread per worker: the workers are the parallelism
-
-
-@contextlib.contextmanager
-def forkable() -> Iterator[None]:
-    """Makes this process safe to fork loader workers from, for the duration of the block.
-
-    Workers are forked (the platform's default on Linux): quick to start, and a script needs no
-    ``if __name__ == "__main__"`` guard (``spawn``/``forkserver`` re-run the main module in every worker). A child
-    forked while OpenCV's thread pool is running can deadlock in OpenCV, so the pool is stopped for the block
-    (this process only reads batches meanwhile) and its size restored after.
-    """
-    import cv2
-
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        cv2.setNumThreads(threads)
-
-
 def make_loader(sources: Sequence[RowSource], items: Sequence[BatchItem], *, num_workers: int, pin_memory: bool = False):
     """A ``DataLoader`` yielding the items' batches in order (dicts of ``item``, uint8 ``images``, ``labels``,
     ``indices``), read by ``num_workers`` workers (0: in this process) with prefetch. Iterate it inside
-    :func:`forkable`."""
+    :func:`hf_robustmed._workers.forkable` (the workers are forked when iteration starts)."""
     from torch.utils.data import DataLoader
 
     return DataLoader(BatchDataset(sources, items), batch_size=None, shuffle=False, num_workers=num_workers,
-                      pin_memory=pin_memory, worker_init_fn=_init_worker if num_workers else None,
+                      pin_memory=pin_memory, worker_init_fn=single_threaded_worker if num_workers else None,
+                      multiprocessing_context=worker_context() if num_workers else None,
                       prefetch_factor=4 if num_workers else None)
