@@ -45,6 +45,22 @@ def go_offline(patch: pytest.MonkeyPatch, cache: str | Path) -> Path:
     return Path(cache)
 
 
+def seed_hub_families(patch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Offline Hub cache with the BiomedCLIP and UniMed-CLIP stand-ins under their real ids, plus a LoRA adapter
+    over the BiomedCLIP stand-in (non-zero B, so it acts); returns the adapter folder."""
+    from hf_robustmed.adaptation.lora import add_lora
+    from hf_robustmed.models import create_model
+    from hf_robustmed.testing import BIOMEDCLIP_REPO, seed_tiny_biomedclip, seed_tiny_unimedclip
+
+    cache = go_offline(patch, tmp_path / "hub")
+    seed_tiny_biomedclip(cache, tmp_path / "work")
+    seed_tiny_unimedclip(cache, tmp_path / "work")
+    lora = add_lora(create_model("biomedclip").module, BIOMEDCLIP_REPO, rank=2, alpha=2, dropout=0.0,
+                    target_modules=r"visual\.trunk\.blocks\.\d+\.attn\.qkv", init_lora_weights=False)
+    lora.save_pretrained(tmp_path / "adapter")
+    return tmp_path / "adapter"
+
+
 def textured_image(size: int | tuple[int, int] = 224, rgb: bool = True, seed: int = 0) -> np.ndarray:
     """A natural-looking test image: smooth gradients, edges, a bright patch and fine texture."""
     height, width = (size, size) if isinstance(size, int) else size

@@ -364,3 +364,25 @@ def test_every_medmnist_size_is_checksummed(tmp_path, monkeypatch):
     monkeypatch.setattr(urllib.request, "urlopen", lambda url: Response(junk))
     with pytest.raises(ValueError, match="checksum mismatch .*bloodmnist_64.npz"):
         load_medmnist("bloodmnist", "test", size=64, root=tmp_path, download_missing=True)
+
+
+BUILD_SCRIPT = """
+import sys
+from hf_robustmed.data import build_benchmark
+from hf_robustmed.data.benchmarks import medmnist_c_jobs
+print("script body ran")
+jobs = medmnist_c_jobs(sys.argv[1], datasets=["pneumoniamnist"], corruptions=["pixelate", "gaussian_noise"], size=28)
+build_benchmark(jobs, sys.argv[2], num_workers=2, shard_rows=2, progress=False)
+"""
+
+
+def test_build_workers_start_from_a_script_without_a_main_guard(tmp_path):
+    """Workers are forked: a script without ``if __name__ == "__main__"`` is not re-run in each worker."""
+    write_medmnist(tmp_path, "pneumoniamnist", rgb=False, classes=2, counts=(2, 2, 5))
+    script = tmp_path / "build_script.py"
+    script.write_text(BUILD_SCRIPT)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), str(tmp_path / "out")], capture_output=True,
+                          text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("script body ran") == 1
+    assert (tmp_path / "out" / "benchmark.json").is_file()

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import go_offline, require  # noqa: E402
+from conftest import require  # noqa: E402
 
 torch = require("torch")
 require("open_clip")
@@ -152,17 +152,13 @@ def test_killed_evaluation_resumes_to_the_same_results(setup, tmp_path):
 
 def test_every_family_runs_through_the_evaluation(setup, tmp_path, monkeypatch):
     """MedCLIP, BiomedCLIP (Hub cache), UniMed-CLIP (fork checkpoint) and a PEFT adapter, each by its real loader."""
-    from hf_robustmed.adaptation.lora import add_lora
-    from hf_robustmed.testing import BIOMEDCLIP_REPO, save_tiny_medclip, seed_tiny_biomedclip, seed_tiny_unimedclip
+    from conftest import seed_hub_families
+
+    from hf_robustmed.testing import save_tiny_medclip
 
     root, _ = setup
-    cache = go_offline(monkeypatch, tmp_path / "hub")
-    seed_tiny_biomedclip(cache, tmp_path / "work")
-    seed_tiny_unimedclip(cache, tmp_path / "work")
-    lora = add_lora(create_model("biomedclip").module, BIOMEDCLIP_REPO, rank=2, alpha=2, dropout=0.0,
-                    target_modules=r"visual\.trunk\.blocks\.\d+\.attn\.qkv", init_lora_weights=False)
-    lora.save_pretrained(tmp_path / "adapter")
-    models = [f"medclip:{save_tiny_medclip(tmp_path / 'medclip')}", "biomedclip", "unimedclip", f"peft:{tmp_path / 'adapter'}"]
+    adapter = seed_hub_families(monkeypatch, tmp_path)
+    models = [f"medclip:{save_tiny_medclip(tmp_path / 'medclip')}", "biomedclip", "unimedclip", f"peft:{adapter}"]
     results = evaluate(models, str(root / "bench"), tmp_path / "out", datasets=["pneumoniamnist"], batch_size=4)
     accuracy = results[results.metric == "accuracy"]
     assert set(accuracy.model) == set(models) and (accuracy.n == 7).all()

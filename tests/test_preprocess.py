@@ -258,18 +258,10 @@ def test_protocol_model_batches_the_protocols_transform(folders):
 def test_biomedclip_unimedclip_and_adapters_batch_their_own_transform(monkeypatch, tmp_path):
     """Through their real loaders, offline: the batched transform is the model's own preprocessing, bit for bit."""
     require("peft")
-    from conftest import go_offline
+    from conftest import seed_hub_families
 
-    from hf_robustmed.adaptation.lora import add_lora
-    from hf_robustmed.testing import BIOMEDCLIP_REPO, seed_tiny_biomedclip, seed_tiny_unimedclip
-
-    cache = go_offline(monkeypatch, tmp_path / "hub")
-    seed_tiny_biomedclip(cache, tmp_path / "work")
-    seed_tiny_unimedclip(cache, tmp_path / "work")
-    lora = add_lora(create_model("biomedclip").module, BIOMEDCLIP_REPO, rank=2, alpha=2, dropout=0.0,
-                    target_modules=r"visual\.trunk\.blocks\.\d+\.attn\.qkv", init_lora_weights=False)
-    lora.save_pretrained(tmp_path / "adapter")
-    for spec in ("biomedclip", "unimedclip", f"peft:{tmp_path / 'adapter'}"):
+    adapter = seed_hub_families(monkeypatch, tmp_path)
+    for spec in ("biomedclip", "unimedclip", f"peft:{adapter}"):
         model = create_model(spec)
         assert model.transform is not None
         pixels = model.preprocess_batch([image_to_tensor(image) for image in _arrays()])

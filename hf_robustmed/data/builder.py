@@ -25,18 +25,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import shutil
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
 from .. import __version__
+from .._workers import forkable, single_threaded_worker, worker_context
 from ..corruptions import corrupt, get_suite
 from ..files import atomic_path
 from .png import encode_png
@@ -197,20 +196,6 @@ def _write_shard(task: _ShardTask) -> int:
 # reads in the evaluation's loader workers); the small columns keep Parquet's default snappy.
 _COMPRESSION = {"image.bytes": "NONE", "image.path": "SNAPPY", "label": "SNAPPY", "label.list.element": "SNAPPY",
                 "index": "SNAPPY", "corruption": "SNAPPY", "severity": "SNAPPY"}
-
-
-def _worker_context():
-    """Workers fork from a fresh server process that has imported the builder once (safe with threads in the
-    caller, unlike ``fork``; much quicker to start than ``spawn``). ``spawn`` where there is no fork server."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    return context
-
-
-def _init_worker() -> None:
-    cv2.setNumThreads(1)
 
 
 def source_sha256(source: SourceSplit, chunk_rows: int = 1000) -> str:
@@ -399,7 +384,9 @@ def _run(tasks, num_workers: int):
     if num_workers <= 0:
         yield from map(_write_shard, tasks)
         return
-    with ProcessPoolExecutor(num_workers, mp_context=_worker_context(), initializer=_init_worker) as pool:
+    # forked workers (any script, no __main__ guard); OpenCV's pool stays stopped here while the build runs
+    with forkable(), ProcessPoolExecutor(num_workers, mp_context=worker_context(),
+                                         initializer=single_threaded_worker) as pool:
         pending: list[Future] = []
         for task in tasks:
             pending.append(pool.submit(_write_shard, task))

@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-from .. import __version__
 
 SHARD_COLUMNS = ["image", "label", "index"]
 
@@ -188,11 +187,6 @@ class CorruptedRows:
                           key=(self.dataset, self.split, int(index)))
             images.append(np.repeat(out[..., None], 3, 2) if self.store_rgb and out.ndim == 2 else out)
         return RowBatch(images, batch.labels, batch.indices)
-
-    @property
-    def engine(self) -> str:
-        """What makes these images (recorded with results computed from them)."""
-        return f"hf-robustmed {__version__}"
 
 
 def iter_rows(folder: str | Path, config: str, split: str, batch_size: int) -> Iterator[tuple[list[np.ndarray], np.ndarray, np.ndarray]]:
