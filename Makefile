@@ -1,8 +1,10 @@
 # hf-robustmed — developer entry points. `make test` is what CI runs (.ci/run).
 #
 # What runs where:
-#   make test       every test (the `slow` ones included) in .venv, then the side-by-side parity tests against the
-#                   MedMNIST-C reference in .venv-ref: what CI runs, on a clean clone within 15 minutes (2 cores).
+#   make test       lint (ruff check, ruff format --check), every test (the `slow` ones included) in .venv, then the
+#                   side-by-side parity tests against the MedMNIST-C reference in .venv-ref: what CI runs, on a clean
+#                   clone within 15 minutes (2 cores).
+#   make lint       ruff alone (`.venv/bin/ruff format .` fixes the layout).
 #   make test-fast  the inner loop: `-m "not slow"` in .venv (no end-to-end demo, reproduction or training runs).
 #   make parity     the parity tests only (make test-parity: the same, as `make test` runs it).
 # A test is marked `slow` when it takes more than about 20 s on the 2-core development machine (pyproject.toml).
@@ -22,7 +24,7 @@ CHROMIUM ?= /usr/bin/chromium
 MAGICKWAND_PKG ?= libmagickwand-6.q16-6
 HAS_MAGICKWAND := $(PYTHON) -c "import ctypes.util as u, sys; sys.exit(not u.find_library('MagickWand-6.Q16'))"
 
-.PHONY: demo test test-fast test-parity bench parity ref-env clean chromium magickwand
+.PHONY: lint demo test test-fast test-parity bench parity ref-env clean chromium magickwand
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +50,12 @@ magickwand:
 	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(MAGICKWAND_PKG) >/dev/null; } || \
 	  echo "WARNING: could not install $(MAGICKWAND_PKG) (apt-get install -y $(MAGICKWAND_PKG))"; }
 
-test: $(VENV)/.installed chromium
+# Lint: PEFT's ruff rule set plus zip(strict=) and the 120-column limit (pyproject.toml); `ruff format` fixes layout.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: $(VENV)/.installed chromium lint
 	$(PY) -m pytest -q --ignore=$(PARITY_TESTS)
 	@$(MAKE) --no-print-directory test-parity
 

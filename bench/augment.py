@@ -44,17 +44,24 @@ def make_dataset(images: list[bytes], augment: str | None, suite: str, seed: int
     from hf_robustmed.adaptation.data import AugmentedImages, corruption_augmenters
 
     augmenter = corruption_augmenters(["bench"], augment, suite=suite, seed=seed)["bench"]
-    return AugmentedImages(images, np.zeros(len(images), np.int64), size=224, mean=(0.5, 0.5, 0.5),
-                           std=(0.5, 0.5, 0.5), seed=seed, corruptions=[augmenter] * len(images) if augmenter else None)
+    return AugmentedImages(
+        images,
+        np.zeros(len(images), np.int64),
+        size=224,
+        mean=(0.5, 0.5, 0.5),
+        std=(0.5, 0.5, 0.5),
+        seed=seed,
+        corruptions=[augmenter] * len(images) if augmenter else None,
+    )
 
 
 def build_step(device: str):
     """A LoRA training step of the ViT-B/16 image tower (``bench/train.py``'s model) on one batch."""
     import torch
+    from train import CLASSES, build_model
 
     from hf_robustmed.adaptation.config import QKV_TARGET
     from hf_robustmed.adaptation.lora import LoraClassifier, add_lora
-    from train import CLASSES, build_model
 
     torch.manual_seed(0)
     model = build_model()
@@ -65,8 +72,9 @@ def build_step(device: str):
     optimizer = torch.optim.AdamW([p for p in head.parameters() if p.requires_grad], lr=1e-4)
 
     def step(pixels, labels):
-        loss = torch.nn.functional.cross_entropy(head(pixels.to(device, non_blocking=True)).float(),
-                                                 labels.to(device) % CLASSES)
+        loss = torch.nn.functional.cross_entropy(
+            head(pixels.to(device, non_blocking=True)).float(), labels.to(device) % CLASSES
+        )
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -80,8 +88,14 @@ def measure(dataset, workers: int, batch_size: int, epochs: int, step=None) -> f
     """Images per second over ``epochs`` epochs after a warm-up epoch (workers started, caches filled)."""
     import torch
 
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False,
-                                         persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        num_workers=workers,
+        shuffle=False,
+        persistent_workers=workers > 0,
+        pin_memory=torch.cuda.is_available(),
+    )
     for epoch in range(epochs + 1):
         if epoch == 1:
             started = time.perf_counter()
@@ -114,14 +128,25 @@ def main() -> int:
     runs: dict[str, list[float]] = {mode: [] for mode in modes}
     for _ in range(args.repeats):  # alternated, so that a change in the machine's load hits both modes
         for mode, augment in modes.items():
-            runs[mode].append(measure(make_dataset(images, augment, args.suite), args.workers, args.batch_size,
-                                      args.epochs, step))
+            runs[mode].append(
+                measure(make_dataset(images, augment, args.suite), args.workers, args.batch_size, args.epochs, step)
+            )
     speeds = {mode: float(np.median(values)) for mode, values in runs.items()}
     for mode, augment in modes.items():
-        print(json.dumps({"mode": mode, "augment": augment, "suite": args.suite, "workers": args.workers,
-                          "train_step": args.train, "device": args.device if args.train else "cpu (loader only)",
-                          "images_per_second": round(speeds[mode], 1),
-                          "runs": [round(v, 1) for v in runs[mode]]}))
+        print(
+            json.dumps(
+                {
+                    "mode": mode,
+                    "augment": augment,
+                    "suite": args.suite,
+                    "workers": args.workers,
+                    "train_step": args.train,
+                    "device": args.device if args.train else "cpu (loader only)",
+                    "images_per_second": round(speeds[mode], 1),
+                    "runs": [round(v, 1) for v in runs[mode]],
+                }
+            )
+        )
     print(json.dumps({"augmented_over_clean": round(speeds["augmented"] / speeds["clean"], 3)}))
     return 0
 

@@ -4,8 +4,9 @@
 
 Writes a synthetic ``{flag}_224.npz`` (MedMNIST's format; smooth, textured images) and builds its MedMNIST-C test
 configs three ways, all in this run: our builder in-process (1 worker) and with 2 worker processes (Parquet
-with PNG images, dataset card; best of ``--repeats`` runs), and medmnistc's DatasetManager in its own environment (``make ref-env``), which
-writes compressed npz files. "Images" counts corrupted test images (N × corruptions × 5 severities).
+with PNG images, dataset card; best of ``--repeats`` runs), and medmnistc's DatasetManager in its own environment
+(``make ref-env``), which writes compressed npz files. "Images" counts corrupted test images
+(N × corruptions × 5 severities).
 """
 
 from __future__ import annotations
@@ -49,8 +50,15 @@ def synthetic_medmnist(path: Path, flag: str, count: int) -> None:
         images.append((np.clip(image, 0, 1) * 255).astype(np.uint8))
     test = np.stack(images) if info.rgb else np.stack(images)[..., 1]
     labels = rng.integers(0, len(info.labels), (count, 1)).astype(np.uint8)
-    np.savez_compressed(path, train_images=test[:2], train_labels=labels[:2], val_images=test[:2], val_labels=labels[:2],
-                        test_images=test, test_labels=labels)
+    np.savez_compressed(
+        path,
+        train_images=test[:2],
+        train_labels=labels[:2],
+        val_images=test[:2],
+        val_labels=labels[:2],
+        test_images=test,
+        test_labels=labels,
+    )
 
 
 def time_ours(root: Path, flag: str, workers: int, out: Path) -> float:
@@ -67,8 +75,10 @@ def main() -> None:
     parser.add_argument("--flag", default="bloodmnist")
     parser.add_argument("--images", type=int, default=100, help="test images in the synthetic source (default 100)")
     parser.add_argument("--repeats", type=int, default=2, help="runs of our builder per setting; the best counts")
-    parser.add_argument("--reference-python",
-                        default=os.environ.get("HF_ROBUSTMED_REFERENCE_PYTHON", str(ROOT / ".venv-ref" / "bin" / "python")))
+    parser.add_argument(
+        "--reference-python",
+        default=os.environ.get("HF_ROBUSTMED_REFERENCE_PYTHON", str(ROOT / ".venv-ref" / "bin" / "python")),
+    )
     args = parser.parse_args()
 
     corrupted = args.images * 5 * len(list_corruptions(f"medmnist-c/{args.flag}"))
@@ -77,13 +87,26 @@ def main() -> None:
         synthetic_medmnist(tmp / f"{args.flag}_224.npz", args.flag, args.images)
         one = min(time_ours(tmp, args.flag, 0, tmp / "ours1") for _ in range(args.repeats))
         two = min(time_ours(tmp, args.flag, 2, tmp / "ours2") for _ in range(args.repeats))
-        same = all((tmp / "ours1" / p.relative_to(tmp / "ours2")).read_bytes() == p.read_bytes()
-                   for p in (tmp / "ours2").rglob("*.parquet"))
+        same = all(
+            (tmp / "ours1" / p.relative_to(tmp / "ours2")).read_bytes() == p.read_bytes()
+            for p in (tmp / "ours2").rglob("*.parquet")
+        )
         reference = None
         if Path(args.reference_python).exists():
-            done = subprocess.run([args.reference_python, str(ROOT / "bench" / "_medmnistc_build_reference.py"),
-                                   "--root", str(tmp), "--flag", args.flag, "--out", str(tmp / "ref")],
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                [
+                    args.reference_python,
+                    str(ROOT / "bench" / "_medmnistc_build_reference.py"),
+                    "--root",
+                    str(tmp),
+                    "--flag",
+                    args.flag,
+                    "--out",
+                    str(tmp / "ref"),
+                ],
+                capture_output=True,
+                text=True,
+            )
             if done.returncode != 0:
                 raise RuntimeError(done.stderr[-2000:])
             reference = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]

@@ -93,8 +93,16 @@ def time_reference(python: str, pairs: list[str], rgb: np.ndarray, grey: np.ndar
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "images.npz"
         np.savez(path, rgb=rgb, grey=grey)
-        command = [python, str(ROOT / "bench" / "_medmnistc_reference.py"), "--images", str(path),
-                   "--pairs", ",".join(pairs), "--repeats", "1"]
+        command = [
+            python,
+            str(ROOT / "bench" / "_medmnistc_reference.py"),
+            "--images",
+            str(path),
+            "--pairs",
+            ",".join(pairs),
+            "--repeats",
+            "1",
+        ]
         done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"reference run failed:\n{done.stderr[-2000:]}")
@@ -105,8 +113,9 @@ def geometric_mean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
 
-def measure_pairs(datasets: list[str], rgb: np.ndarray, grey: np.ndarray, repeats: int,
-                  reference_python: str | None, env: dict) -> list[dict]:
+def measure_pairs(
+    datasets: list[str], rgb: np.ndarray, grey: np.ndarray, repeats: int, reference_python: str | None, env: dict
+) -> list[dict]:
     """Seconds per (dataset, corruption), ours and the reference's, best of interleaved rounds."""
     rows = []
     for dataset in datasets:
@@ -114,8 +123,17 @@ def measure_pairs(datasets: list[str], rgb: np.ndarray, grey: np.ndarray, repeat
         images = rgb if SUITES[suite].rgb else grey
         for name in list_corruptions(suite):
             warm_up(suite, name, images[0])
-            rows.append({"dataset": dataset, "corruption": name, "suite": suite, "images": 5 * len(images),
-                         "channels": "RGB" if SUITES[suite].rgb else "grey", "ours_s": math.inf, "ref_s": math.inf})
+            rows.append(
+                {
+                    "dataset": dataset,
+                    "corruption": name,
+                    "suite": suite,
+                    "images": 5 * len(images),
+                    "channels": "RGB" if SUITES[suite].rgb else "grey",
+                    "ours_s": math.inf,
+                    "ref_s": math.inf,
+                }
+            )
     pairs = [f"{row['dataset']}/{row['corruption']}" for row in rows]
     for _ in range(repeats):
         for row in rows:
@@ -123,7 +141,7 @@ def measure_pairs(datasets: list[str], rgb: np.ndarray, grey: np.ndarray, repeat
             row["ours_s"] = min(row["ours_s"], seconds_ours(row["suite"], row["corruption"], images))
         if reference_python:
             speeds = time_reference(reference_python, pairs, rgb, grey, env)
-            for row, pair in zip(rows, pairs):
+            for row, pair in zip(rows, pairs, strict=True):
                 row["ref_s"] = min(row["ref_s"], row["images"] / speeds[pair])
     return rows
 
@@ -132,8 +150,10 @@ def per_corruption(rows: list[dict]) -> list[dict]:
     """The datasets of each corruption pooled: images / seconds for both engines, and the ratio."""
     pooled: dict[str, dict] = {}
     for row in rows:
-        entry = pooled.setdefault(row["corruption"], {"corruption": row["corruption"], "images": 0, "ours_s": 0.0,
-                                                       "ref_s": 0.0, "datasets": 0})
+        entry = pooled.setdefault(
+            row["corruption"],
+            {"corruption": row["corruption"], "images": 0, "ours_s": 0.0, "ref_s": 0.0, "datasets": 0},
+        )
         entry["images"] += row["images"]
         entry["ours_s"] += row["ours_s"]
         entry["ref_s"] += row["ref_s"]
@@ -164,6 +184,7 @@ def zoom_floor(image: np.ndarray, factors: tuple[float, ...]) -> dict:
     planes = np.ascontiguousarray((image / 255.0).astype(np.float32).transpose(2, 0, 1))
     rgb = np.ascontiguousarray(planes.transpose(1, 2, 0))
     zooms = [z for z in factors if z != 1.0]
+
     def numpy_passes() -> None:
         for plane in planes:
             for zoom in zooms:
@@ -201,7 +222,7 @@ def glass_floor(image: np.ndarray) -> dict:
 
     def walk() -> None:
         for src, dst in walks:
-            for s, d in zip(src, dst):
+            for s, d in zip(src, dst, strict=True):
                 perm[s], perm[d] = perm[d], perm[s]
 
     pixels = image.astype(np.float32)
@@ -241,8 +262,10 @@ def slow_corruptions(rgb: np.ndarray, repeats: int) -> list[dict]:
 
 def print_tables(corruptions: list[dict], slow: list[dict], generic: list[dict], args: argparse.Namespace) -> dict:
     threads = args.threads or "default"
-    print(f"## MedMNIST-C at 224 px, per corruption (its datasets pooled): images/s per core, {args.images} images "
-          f"× 5 severities per dataset, best of {args.repeats} interleaved rounds, {threads} thread(s)\n")
+    print(
+        f"## MedMNIST-C at 224 px, per corruption (its datasets pooled): images/s per core, {args.images} images "
+        f"× 5 severities per dataset, best of {args.repeats} interleaved rounds, {threads} thread(s)\n"
+    )
     print("| corruption | datasets | ours img/s | medmnistc img/s | ratio |\n|---|---:|---:|---:|---:|")
     for e in corruptions:
         ref = f"{e['reference']:.0f}" if e["reference"] else "–"
@@ -251,33 +274,45 @@ def print_tables(corruptions: list[dict], slow: list[dict], generic: list[dict],
     summary = {}
     ratios = [e["ratio"] for e in corruptions if e["ratio"]]
     if ratios:
-        summary = {"geometric_mean_ratio": geometric_mean(ratios), "min_ratio": min(ratios),
-                   "min_ratio_at": corruptions[0]["corruption"], "corruptions": len(ratios)}
+        summary = {
+            "geometric_mean_ratio": geometric_mean(ratios),
+            "min_ratio": min(ratios),
+            "min_ratio_at": corruptions[0]["corruption"],
+            "corruptions": len(ratios),
+        }
         gm_ok, min_ok = summary["geometric_mean_ratio"] >= RATIO_GOAL, summary["min_ratio"] >= 1.0
-        print(f"\n**Geometric mean over {len(ratios)} corruptions: {summary['geometric_mean_ratio']:.2f}×** "
-              f"(goal ≥ {RATIO_GOAL:g}×: {'met' if gm_ok else 'NOT met'}); slowest: {summary['min_ratio_at']} at "
-              f"{summary['min_ratio']:.2f}× (goal: none below 1×: {'met' if min_ok else 'NOT met'}).")
+        print(
+            f"\n**Geometric mean over {len(ratios)} corruptions: {summary['geometric_mean_ratio']:.2f}×** "
+            f"(goal ≥ {RATIO_GOAL:g}×: {'met' if gm_ok else 'NOT met'}); slowest: {summary['min_ratio_at']} at "
+            f"{summary['min_ratio']:.2f}× (goal: none below 1×: {'met' if min_ok else 'NOT met'})."
+        )
     print(f"\n## Slow corruptions at 224 px RGB: images/s per core (goal ≥ {THROUGHPUT_GOAL:,.0f})\n")
     print("| corruption | suite | ours img/s | goal | cost floor of the unavoidable operation |")
     print("|---|---|---:|---|---|")
     for row in slow:
         floor = row.get("floor", {})
         if "numpy" in floor:
-            why = (f"one bilinear resampling per zoom factor: {floor['numpy']['ms_per_image']:.2f} ms/img in numpy "
-                   f"(≤ {floor['numpy']['max_images_per_s']:.0f} img/s), {floor['fused']['ms_per_image']:.2f} ms/img "
-                   f"as one compiled SIMD pass per factor (OpenCV resize; ≤ {floor['fused']['max_images_per_s']:.0f} "
-                   f"img/s); ours {'a scalar compiled loop (numba)' if floor['numba'] else 'numpy (no numba)'}")
+            why = (
+                f"one bilinear resampling per zoom factor: {floor['numpy']['ms_per_image']:.2f} ms/img in numpy "
+                f"(≤ {floor['numpy']['max_images_per_s']:.0f} img/s), {floor['fused']['ms_per_image']:.2f} ms/img "
+                f"as one compiled SIMD pass per factor (OpenCV resize; ≤ {floor['fused']['max_images_per_s']:.0f} "
+                f"img/s); ours {'a scalar compiled loop (numba)' if floor['numba'] else 'numpy (no numba)'}"
+            )
         elif floor:
             walk, rest = floor["walk"], floor["rest"]
-            why = (f"sequential swap walk, {floor['swaps_per_image']:,.0f} swaps/img: "
-                   f"{walk['ms_per_image']:.2f} ms/img as a Python loop (≤ {walk['max_images_per_s']:.0f} img/s); "
-                   f"compiled (numba, {'used' if floor['numba'] else 'not installed'}) the offset draws and two "
-                   f"Gaussian blurs "
-                   f"left cost {rest['ms_per_image']:.2f} ms/img (≤ {rest['max_images_per_s']:.0f} img/s)")
+            why = (
+                f"sequential swap walk, {floor['swaps_per_image']:,.0f} swaps/img: "
+                f"{walk['ms_per_image']:.2f} ms/img as a Python loop (≤ {walk['max_images_per_s']:.0f} img/s); "
+                f"compiled (numba, {'used' if floor['numba'] else 'not installed'}) the offset draws and two "
+                f"Gaussian blurs "
+                f"left cost {rest['ms_per_image']:.2f} ms/img (≤ {rest['max_images_per_s']:.0f} img/s)"
+            )
         else:
             why = "–"
-        print(f"| {row['corruption']} | {row['suite']} | {row['ours']:.0f} | {'met' if row['met'] else 'NOT met'} "
-              f"| {why} |")
+        print(
+            f"| {row['corruption']} | {row['suite']} | {row['ours']:.0f} | {'met' if row['met'] else 'NOT met'} "
+            f"| {why} |"
+        )
     print("\n## ImageNet-C / MediMeta-C suite, ours only: images/s per core at 224 px\n")
     print("| corruption | RGB | grey |\n|---|---:|---:|")
     for row in generic:
@@ -288,8 +323,11 @@ def print_tables(corruptions: list[dict], slow: list[dict], generic: list[dict],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_reference = os.environ.get("HF_ROBUSTMED_REFERENCE_PYTHON", ".venv-ref/bin/python")
-    parser.add_argument("--reference-python", default=default_reference,
-                        help="python of the environment with medmnistc; 'none' to skip the reference")
+    parser.add_argument(
+        "--reference-python",
+        default=default_reference,
+        help="python of the environment with medmnistc; 'none' to skip the reference",
+    )
     parser.add_argument("--images", type=int, default=16, help="images per severity (default 16)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds; each engine keeps its best")
     parser.add_argument("--datasets", default=",".join(MEDMNIST_DATASETS), help="MedMNIST-C datasets to cover")
@@ -312,14 +350,31 @@ def main() -> None:
     rows = measure_pairs(datasets, rgb, grey, args.repeats, reference_python, env)
     corruptions = per_corruption(rows)
     slow = slow_corruptions(rgb[:4], args.repeats)
-    generic = [{"corruption": name, "rgb": images_per_second("imagenet-c", name, rgb[:4], 1),
-                "grey": images_per_second("imagenet-c", name, grey[:4], 1)} for name in list_corruptions("imagenet-c")]
+    generic = [
+        {
+            "corruption": name,
+            "rgb": images_per_second("imagenet-c", name, rgb[:4], 1),
+            "grey": images_per_second("imagenet-c", name, grey[:4], 1),
+        }
+        for name in list_corruptions("imagenet-c")
+    ]
     summary = print_tables(corruptions, slow, generic, args)
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"medmnist_c_pairs": rows, "medmnist_c": corruptions, "summary": summary,
-                               "slow": slow, "imagenet_c": generic}, indent=1, default=float))
+    out.write_text(
+        json.dumps(
+            {
+                "medmnist_c_pairs": rows,
+                "medmnist_c": corruptions,
+                "summary": summary,
+                "slow": slow,
+                "imagenet_c": generic,
+            },
+            indent=1,
+            default=float,
+        )
+    )
     print(f"\nwrote {out}")
 
 

@@ -54,9 +54,12 @@ def save_open_clip(folder: Path, model_cfg: dict) -> str:
 
 def nearly_free_config() -> dict:
     """A 224-px CLIP whose forward costs almost nothing: 49 patches, one layer of width 16."""
-    return {"embed_dim": 16, "quick_gelu": True,
-            "vision_cfg": {"image_size": 224, "layers": 1, "width": 16, "head_width": 16, "patch_size": 32},
-            "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 1, "layers": 1}}
+    return {
+        "embed_dim": 16,
+        "quick_gelu": True,
+        "vision_cfg": {"image_size": 224, "layers": 1, "width": 16, "head_width": 16, "patch_size": 32},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 16, "heads": 1, "layers": 1},
+    }
 
 
 def build(folder: Path, images: int) -> Path:
@@ -92,19 +95,52 @@ def run_timed(bench: Path, spec: str, out: Path, corruption: str, **evaluator_kw
 
 
 def child(args: argparse.Namespace) -> None:
-    run_timed(Path(args.bench), args.model, Path(args.out), args.corruption, batch_size=args.batch_size,
-              num_workers=args.workers, on_the_fly=args.on_the_fly)
+    run_timed(
+        Path(args.bench),
+        args.model,
+        Path(args.out),
+        args.corruption,
+        batch_size=args.batch_size,
+        num_workers=args.workers,
+        on_the_fly=args.on_the_fly,
+    )
 
 
-def timed(bench: Path, model: str, out: Path, *, corruption: str = "clean", workers: int = 0, processes: int = 1,
-          on_the_fly: bool = False, batch_size: int = 64) -> float:
+def timed(
+    bench: Path,
+    model: str,
+    out: Path,
+    *,
+    corruption: str = "clean",
+    workers: int = 0,
+    processes: int = 1,
+    on_the_fly: bool = False,
+    batch_size: int = 64,
+) -> float:
     """Seconds of one evaluation run in fresh process(es)."""
-    command = [__file__, "--child", "--bench", str(bench), "--model", model, "--out", str(out),
-               "--corruption", corruption, "--workers", str(workers), "--batch-size", str(batch_size)]
+    command = [
+        __file__,
+        "--child",
+        "--bench",
+        str(bench),
+        "--model",
+        model,
+        "--out",
+        str(out),
+        "--corruption",
+        corruption,
+        "--workers",
+        str(workers),
+        "--batch-size",
+        str(batch_size),
+    ]
     command += ["--on-the-fly"] if on_the_fly else []
     env = {**os.environ, "OMP_NUM_THREADS": "1", "ACCELERATE_USE_CPU": "1"}
-    launcher = [sys.executable] if processes == 1 else [sys.executable, "-m", "torch.distributed.run",
-                                                        "--nproc_per_node", str(processes)]
+    launcher = (
+        [sys.executable]
+        if processes == 1
+        else [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes)]
+    )
     done = subprocess.run([*launcher, *command], capture_output=True, text=True, env=env, check=False)
     if done.returncode:
         raise RuntimeError(done.stderr[-3000:])
@@ -129,8 +165,11 @@ def decode_rate(bench: Path) -> float:
     from hf_robustmed.data.reader import decode_png
 
     cv2.setNumThreads(1)
-    blobs = [c["bytes"] for f in sorted((bench / "dermamnist-clean").glob("test-*.parquet"))
-             for c in pq.read_table(f, columns=["image"]).column("image").to_pylist()]
+    blobs = [
+        c["bytes"]
+        for f in sorted((bench / "dermamnist-clean").glob("test-*.parquet"))
+        for c in pq.read_table(f, columns=["image"]).column("image").to_pylist()
+    ]
     best = 0.0
     for _ in range(3):
         start = time.perf_counter()
@@ -151,7 +190,9 @@ def vit_rates(bench: Path, tmp: Path, batch_size: int) -> tuple[float, float]:
     spec = save_open_clip(tmp / "vit-b-16", open_clip.get_model_config("ViT-B-16"))
     model = create_model(spec)
     cells = [c for c in plan_cells(bench) if c.corruption == "clean"]
-    batches = [model.preprocess_arrays(images) for cell in cells for images, _, _ in iter_images(bench, cell, batch_size)]
+    batches = [
+        model.preprocess_arrays(images) for cell in cells for images, _, _ in iter_images(bench, cell, batch_size)
+    ]
     total = sum(len(b) for b in batches)
     with torch.no_grad():
         model.module.encode_image(batches[0][:2])  # warm-up
@@ -170,8 +211,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1600, help="images of the big benchmark")
     parser.add_argument("--small", type=int, default=160, help="images of the small benchmark (fixed costs)")
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=None, help="loader workers of the N-workers runs "
-                        "(default: the library's default for one process)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="loader workers of the N-workers runs (default: the library's default for one process)",
+    )
     parser.add_argument("--vit-images", type=int, default=64, help="images of the ViT-B/16 run (0: skip it)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     for name in ("--bench", "--model", "--out", "--corruption"):
@@ -190,8 +235,15 @@ def main() -> None:
         tmp = Path(tmp)
         big, small = build(tmp / "big", args.images), build(tmp / "small", args.small)
         model = save_open_clip(tmp / "free", nearly_free_config())
-        runs = dict(big=big, small=small, n_big=args.images, n_small=args.small, model=model, tmp=tmp,
-                    batch_size=args.batch_size)
+        runs = dict(
+            big=big,
+            small=small,
+            n_big=args.images,
+            n_small=args.small,
+            model=model,
+            tmp=tmp,
+            batch_size=args.batch_size,
+        )
         decode = decode_rate(big)
         one0 = marginal(**runs, workers=0)
         oneN = marginal(**runs, workers=workers)
@@ -201,24 +253,32 @@ def main() -> None:
         vit = vit_rates(build(tmp / "vit", args.vit_images), tmp, min(args.batch_size, 32)) if args.vit_images else None
 
     best_one = max(one0, oneN)
-    print(f"## Evaluation pipeline, dermamnist 224 px, {args.images} − {args.small} images (marginal), batch "
-          f"{args.batch_size}, {os.cpu_count()} CPUs\n")
+    print(
+        f"## Evaluation pipeline, dermamnist 224 px, {args.images} − {args.small} images (marginal), batch "
+        f"{args.batch_size}, {os.cpu_count()} CPUs\n"
+    )
     print("| what | images/s | ratio | goal |\n|---|---:|---:|---|")
     print(f"| `cv2.imdecode`, one thread | {decode:.0f} | 1.00× decode | |")
     print(f"| pipeline, 1 process, 0 workers | {one0:.0f} | {one0 / decode:.2f}× decode | |")
     print(f"| pipeline, 1 process, {workers} workers | {oneN:.0f} | {oneN / decode:.2f}× decode | ≥ 1.0× decode |")
-    print(f"| pipeline, 2 processes, 0 workers each | {two0:.0f} | {two0 / one0:.2f}× 1 process, 0 workers; "
-          f"{two0 / best_one:.2f}× best 1-process | ≥ 1.4× one |")
+    print(
+        f"| pipeline, 2 processes, 0 workers each | {two0:.0f} | {two0 / one0:.2f}× 1 process, 0 workers; "
+        f"{two0 / best_one:.2f}× best 1-process | ≥ 1.4× one |"
+    )
     for corruption, kind in CORRUPTIONS.items():
         print(f"| {corruption} (severity 3), stored, {workers} workers | {stored[corruption]:.0f} | | |")
         goal = "≤ 1.5× for cheap corruptions" if kind == "cheap" else "bounded by the corruption"
-        print(f"| {corruption} (severity 3), on the fly, {workers} workers | {fly[corruption]:.0f} | "
-              f"{stored[corruption] / fly[corruption]:.2f}× slower than stored; {oneN / fly[corruption]:.2f}× "
-              f"slower than the clean pipeline | {goal} |")
+        print(
+            f"| {corruption} (severity 3), on the fly, {workers} workers | {fly[corruption]:.0f} | "
+            f"{stored[corruption] / fly[corruption]:.2f}× slower than stored; {oneN / fly[corruption]:.2f}× "
+            f"slower than the clean pipeline | {goal} |"
+        )
     if vit:
         ours, bare = vit
-        print(f"| ViT-B/16 evaluation (random weights), CPU | {ours:.1f} | {100 * ours / bare:.0f} % of bare forward | "
-              f"≥ 85 % (GPU: bench/gpu_check.py) |")
+        print(
+            f"| ViT-B/16 evaluation (random weights), CPU | {ours:.1f} | {100 * ours / bare:.0f} % of bare forward | "
+            f"≥ 85 % (GPU: bench/gpu_check.py) |"
+        )
         print(f"| ViT-B/16 bare `encode_image` | {bare:.1f} | | |")
 
 

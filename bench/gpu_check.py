@@ -36,8 +36,8 @@ def bare_rate(spec: str, bench: Path, batch_size: int, device: str, precision: s
     """Images/s of ``encode_image`` alone on preprocessed batches already on the device."""
     import torch
 
-    from hf_robustmed.data.reader import ShardRows
     from hf_robustmed.data.loader import images_tensor
+    from hf_robustmed.data.reader import ShardRows
     from hf_robustmed.models import create_model
 
     model = create_model(spec, device=device)
@@ -64,15 +64,45 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def eval_rate(spec: str, big: Path, small: Path, n_big: int, n_small: int, tmp: Path, *, batch_size: int,
-              precision: str, corruption: str = "clean", processes: int = 1, device: str = "cuda") -> float:
+def eval_rate(
+    spec: str,
+    big: Path,
+    small: Path,
+    n_big: int,
+    n_small: int,
+    tmp: Path,
+    *,
+    batch_size: int,
+    precision: str,
+    corruption: str = "clean",
+    processes: int = 1,
+    device: str = "cuda",
+) -> float:
     """Marginal images/s of the evaluation (each run in fresh processes, as a user runs it)."""
+
     def seconds(bench: Path) -> float:
-        command = [str(ROOT / "bench" / "gpu_check.py"), "--child", str(bench), "--spec", spec, "--corruption",
-                   corruption, "--batch-size", str(batch_size), "--precision", precision,
-                   "--out", str(tmp / f"out-{time.monotonic_ns()}"), "--device", device]
-        launcher = [sys.executable] if processes == 1 else [sys.executable, "-m", "torch.distributed.run",
-                                                            "--nproc_per_node", str(processes)]
+        command = [
+            str(ROOT / "bench" / "gpu_check.py"),
+            "--child",
+            str(bench),
+            "--spec",
+            spec,
+            "--corruption",
+            corruption,
+            "--batch-size",
+            str(batch_size),
+            "--precision",
+            precision,
+            "--out",
+            str(tmp / f"out-{time.monotonic_ns()}"),
+            "--device",
+            device,
+        ]
+        launcher = (
+            [sys.executable]
+            if processes == 1
+            else [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes)]
+        )
         done = subprocess.run([*launcher, *command], capture_output=True, text=True, check=False)
         if done.returncode:
             raise RuntimeError(done.stderr[-3000:])
@@ -86,14 +116,37 @@ def child(args: argparse.Namespace) -> None:
 
     if args.device == "cpu":
         os.environ["ACCELERATE_USE_CPU"] = "1"
-    run_timed(Path(args.child), args.spec, Path(args.out), args.corruption, batch_size=args.batch_size,
-              mixed_precision=args.precision, on_the_fly=args.corruption != "clean")
+    run_timed(
+        Path(args.child),
+        args.spec,
+        Path(args.out),
+        args.corruption,
+        batch_size=args.batch_size,
+        mixed_precision=args.precision,
+        on_the_fly=args.corruption != "clean",
+    )
 
 
 def training(batch_size: int, steps: int, precision: str, device: str) -> str:
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / "train.py"), "--batch-size", str(batch_size),
-                           "--steps", str(steps), "--warmup", "2", "--precision", precision, "--device", device],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "train.py"),
+            "--batch-size",
+            str(batch_size),
+            "--steps",
+            str(steps),
+            "--warmup",
+            "2",
+            "--precision",
+            precision,
+            "--device",
+            device,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode:
         raise RuntimeError(done.stderr[-3000:])
     return done.stdout.strip()
@@ -130,8 +183,17 @@ def main() -> None:
         tmp = Path(tmp)
         big, small = build(tmp / "big", args.images), build(tmp / "small", args.small)
         spec = save_open_clip(tmp / "model", open_clip.get_model_config(args.arch))
-        common = dict(spec=spec, big=big, small=small, n_big=args.images, n_small=args.small, tmp=tmp,
-                      batch_size=args.batch_size, precision=args.precision, device=args.device)
+        common = dict(
+            spec=spec,
+            big=big,
+            small=small,
+            n_big=args.images,
+            n_small=args.small,
+            tmp=tmp,
+            batch_size=args.batch_size,
+            precision=args.precision,
+            device=args.device,
+        )
         bare = bare_rate(spec, big, args.batch_size, device, args.precision)
         rows.append(("bare `encode_image` (batches on the device)", bare, ""))
         ours = eval_rate(**common)
@@ -143,8 +205,10 @@ def main() -> None:
             two = eval_rate(**common, processes=2)
             rows.append(("evaluation, 2 GPUs (torchrun)", two, f"{two / ours:.2f}× one GPU"))
     name = torch.cuda.get_device_name(0) if gpus else "CPU"
-    print(f"## GPU check: {args.arch} (random weights), {args.precision}, batch {args.batch_size}, {name}, "
-          f"{gpus} GPU(s), {args.images} − {args.small} images (marginal)\n")
+    print(
+        f"## GPU check: {args.arch} (random weights), {args.precision}, batch {args.batch_size}, {name}, "
+        f"{gpus} GPU(s), {args.images} − {args.small} images (marginal)\n"
+    )
     print("| what | images/s | ratio |\n|---|---:|---|")
     for label, rate, ratio in rows:
         print(f"| {label} | {rate:,.0f} | {ratio} |")

@@ -26,8 +26,16 @@ from medmnistc.corruptions.registry import CORRUPTIONS_DS, DATASET_RGB  # noqa: 
 
 from hf_robustmed.corruptions import blur, corrupt  # noqa: E402
 
-RANDOM = {"gaussian_noise", "speckle_noise", "impulse_noise", "shot_noise", "stain_deposit", "bubble", "characters",
-          "motion_blur"}
+RANDOM = {
+    "gaussian_noise",
+    "speckle_noise",
+    "impulse_noise",
+    "shot_noise",
+    "stain_deposit",
+    "bubble",
+    "characters",
+    "motion_blur",
+}
 
 
 def reference(dataset: str, name: str, image: np.ndarray, severity: int) -> np.ndarray:
@@ -82,15 +90,18 @@ def random_rows(draws: int = 24) -> list[str]:
                 np.random.seed(0)
                 random.seed(0)
                 theirs = np.stack([reference(dataset, name, image, severity) for _ in range(draws)]).astype(float)
-                ours = np.stack([corrupt(image, name, severity, suite=f"medmnist-c/{dataset}", key=k)
-                                 for k in range(draws)]).astype(float)
+                ours = np.stack(
+                    [corrupt(image, name, severity, suite=f"medmnist-c/{dataset}", key=k) for k in range(draws)]
+                ).astype(float)
                 stats = []
                 for out in (ours, theirs):
                     diff = out - image
                     stats.append((diff.mean(), diff.std(), 100 * (diff != 0).mean()))
                 (m1, s1, c1), (m2, s2, c2) = stats
-                rows.append(f"| {dataset} | {name} | {severity} | {m1:.2f} / {m2:.2f} | {s1:.2f} / {s2:.2f} "
-                            f"| {c1:.1f} / {c2:.1f} |")
+                rows.append(
+                    f"| {dataset} | {name} | {severity} | {m1:.2f} / {m2:.2f} | {s1:.2f} / {s2:.2f} "
+                    f"| {c1:.1f} / {c2:.1f} |"
+                )
     return rows
 
 

@@ -65,17 +65,25 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         if not args.real:
-            env.update(HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(root / "hub"), HF_HOME=str(root / "home"),
-                       GRADIO_TEMP_DIR=str(root / "gradio"), HF_ROBUSTMED_BASE_MODEL="biomedclip",
-                       HF_ROBUSTMED_ADAPTED_MODEL=f"peft:{root / 'adapter'}", HF_ROBUSTMED_DEVICE="cpu")
-            subprocess.run([sys.executable, "-c", PREPARE, str(root)], env=env, check=True,
-                           stderr=subprocess.DEVNULL)
-        result = subprocess.run([sys.executable, "-c", MEASURE, str(APP)], env=env, check=True,
-                                capture_output=True, text=True)
+            env.update(
+                HF_HUB_OFFLINE="1",
+                HF_HUB_CACHE=str(root / "hub"),
+                HF_HOME=str(root / "home"),
+                GRADIO_TEMP_DIR=str(root / "gradio"),
+                HF_ROBUSTMED_BASE_MODEL="biomedclip",
+                HF_ROBUSTMED_ADAPTED_MODEL=f"peft:{root / 'adapter'}",
+                HF_ROBUSTMED_DEVICE="cpu",
+            )
+            subprocess.run([sys.executable, "-c", PREPARE, str(root)], env=env, check=True, stderr=subprocess.DEVNULL)
+        result = subprocess.run(
+            [sys.executable, "-c", MEASURE, str(APP)], env=env, check=True, capture_output=True, text=True
+        )
     times = json.loads(result.stdout.strip().splitlines()[-1])
     print(f"models: {times['models']}")
-    print(f"import + build: {times['import_and_build_s']:.1f} s; first prediction: {times['first_prediction_s']:.1f} s; "
-          f"ready: {times['ready_s']:.1f} s (limit {args.limit:g} s); next analysis: {times['next_analysis_s']:.2f} s")
+    print(
+        f"import + build: {times['import_and_build_s']:.1f} s; first prediction: {times['first_prediction_s']:.1f} s; "
+        f"ready: {times['ready_s']:.1f} s (limit {args.limit:g} s); next analysis: {times['next_analysis_s']:.2f} s"
+    )
     return 0 if times["ready_s"] <= args.limit else 1
 
 

@@ -25,8 +25,13 @@ CLASSES = 57  # the paper's joint label space
 def build_model():
     import open_clip
 
-    vision = {"timm_model_name": "vit_base_patch16_224", "timm_model_pretrained": False, "timm_pool": "",
-              "timm_proj": "linear", "image_size": 224}
+    vision = {
+        "timm_model_name": "vit_base_patch16_224",
+        "timm_model_pretrained": False,
+        "timm_pool": "",
+        "timm_proj": "linear",
+        "image_size": 224,
+    }
     text = {"context_length": 16, "vocab_size": 64, "width": 32, "heads": 2, "layers": 1}  # not in the training step
     return open_clip.model.CustomTextCLIP(embed_dim=512, vision_cfg=vision, text_cfg=text)
 
@@ -52,8 +57,13 @@ def run_mode(mode: str, batch_size: int, steps: int, warmup: int, precision: str
     optimizer = torch.optim.AdamW([p for p in head.parameters() if p.requires_grad], lr=1e-4, weight_decay=1e-4)
     head, optimizer = accelerator.prepare(head, optimizer)
     generator = torch.Generator().manual_seed(1)
-    batches = [(torch.randn(batch_size, 3, 224, 224, generator=generator),
-                torch.randint(0, CLASSES, (batch_size,), generator=generator)) for _ in range(2)]
+    batches = [
+        (
+            torch.randn(batch_size, 3, 224, 224, generator=generator),
+            torch.randint(0, CLASSES, (batch_size,), generator=generator),
+        )
+        for _ in range(2)
+    ]
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     head.train()
@@ -71,10 +81,19 @@ def run_mode(mode: str, batch_size: int, steps: int, warmup: int, precision: str
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - started
     trainable, total = trainable_parameters(head)
-    peak = (torch.cuda.max_memory_allocated() if device == "cuda"
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-    return {"mode": mode, "images_per_second": batch_size * steps / elapsed, "peak_memory_gib": peak / 2**30,
-            "trainable_parameters": trainable, "total_parameters": total, "loss": float(loss)}
+    peak = (
+        torch.cuda.max_memory_allocated()
+        if device == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    return {
+        "mode": mode,
+        "images_per_second": batch_size * steps / elapsed,
+        "peak_memory_gib": peak / 2**30,
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        "loss": float(loss),
+    }
 
 
 def main() -> int:
@@ -91,15 +110,35 @@ def main() -> int:
         return 0
     results = {}
     for mode in ("full", "lora"):
-        done = subprocess.run([sys.executable, __file__, "--mode", mode, "--batch-size", str(args.batch_size),
-                               "--steps", str(args.steps), "--warmup", str(args.warmup), "--precision", args.precision,
-                               "--device", args.device], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--mode",
+                mode,
+                "--batch-size",
+                str(args.batch_size),
+                "--steps",
+                str(args.steps),
+                "--warmup",
+                str(args.warmup),
+                "--precision",
+                args.precision,
+                "--device",
+                args.device,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode:
             print(done.stderr, file=sys.stderr)
             return done.returncode
         results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"ViT-B/16 image tower, batch {args.batch_size}, precision {args.precision}, device {args.device}, "
-          f"{args.steps} timed steps after {args.warmup} warm-up")
+    print(
+        f"ViT-B/16 image tower, batch {args.batch_size}, precision {args.precision}, device {args.device}, "
+        f"{args.steps} timed steps after {args.warmup} warm-up"
+    )
     print("| mode | trainable parameters | images/s | peak memory (GiB) |\n|---|---:|---:|---:|")
     for mode, r in results.items():
         print(f"| {mode} | {r['trainable_parameters']:,} | {r['images_per_second']:.2f} | {r['peak_memory_gib']:.2f} |")

@@ -1,7 +1,8 @@
 """Build MedMNIST-C as a Hugging Face dataset folder, and optionally push it to the Hub.
 
     python dataset_scripts/build_medmnist_c.py --source-root ~/medmnist -o MedMNIST-C --workers 2 \\
-        [--datasets bloodmnist,breastmnist,octmnist,pneumoniamnist,retinamnist] [--download] [--push-to-hub ORG/MedMNIST-C]
+        [--datasets bloodmnist,breastmnist,octmnist,pneumoniamnist,retinamnist] [--download] \\
+        [--push-to-hub ORG/MedMNIST-C]
 
 A thin wrapper over ``hf-robustmed build medmnist-c`` and ``hf-robustmed push``; every option of the former
 applies. The paper's five datasets are bloodmnist, breastmnist, octmnist, pneumoniamnist and retinamnist.

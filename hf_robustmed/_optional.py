@@ -6,7 +6,12 @@ import importlib
 from types import ModuleType
 
 # import name → the name pip knows it by, where they differ
-_PIP_NAMES = {"open_clip": "open_clip_torch", "skimage": "scikit-image", "yaml": "PyYAML", "deflate": "deflate (libdeflate)"}
+_PIP_NAMES = {
+    "open_clip": "open_clip_torch",
+    "skimage": "scikit-image",
+    "yaml": "PyYAML",
+    "deflate": "deflate (libdeflate)",
+}
 
 
 def require(module: str, extra: str, purpose: str) -> ModuleType:
@@ -21,4 +26,6 @@ def require(module: str, extra: str, purpose: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError:
         package = module.split(".")[0]
-        raise ImportError(f"{purpose} needs {_PIP_NAMES.get(package, package)}: pip install 'hf-robustmed[{extra}]'") from None
+        raise ImportError(
+            f"{purpose} needs {_PIP_NAMES.get(package, package)}: pip install 'hf-robustmed[{extra}]'"
+        ) from None

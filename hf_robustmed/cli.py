@@ -28,26 +28,50 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _format_action_invocation(self, action: argparse.Action) -> str:
         hidden = getattr(action, "hidden_aliases", ())
         if hidden and action.option_strings:
-            shown = argparse.Action([s for s in action.option_strings if s not in hidden], action.dest,
-                                    nargs=action.nargs, metavar=action.metavar)
+            shown = argparse.Action(
+                [s for s in action.option_strings if s not in hidden],
+                action.dest,
+                nargs=action.nargs,
+                metavar=action.metavar,
+            )
             return super()._format_action_invocation(shown)
         return super()._format_action_invocation(action)
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if (not action.option_strings or "default" in text.lower() or action.required
-                or action.default in (None, argparse.SUPPRESS) or action.nargs == 0):
+        if (
+            not action.option_strings
+            or "default" in text.lower()
+            or action.required
+            or action.default in (None, argparse.SUPPRESS)
+            or action.nargs == 0
+        ):
             return text
         return f"{text} (default: %(default)s)"
 
 
-def _output_arg(parser: argparse.ArgumentParser, dest: str, help: str, *, file: bool = False,
-                required: bool = True, default: str | None = None) -> None:
+def _output_arg(
+    parser: argparse.ArgumentParser,
+    dest: str,
+    help: str,
+    *,
+    file: bool = False,
+    required: bool = True,
+    default: str | None = None,
+) -> None:
     """Adds the command's output option, ``-o/--output-dir`` (a folder) or ``-o/--output`` (a file)."""
     long = "--output" if file else "--output-dir"
     aliases = [s for s in OUTPUT_SPELLINGS[1:] if s != long]
-    action = parser.add_argument("-o", long, *aliases, dest=dest, required=required, default=default, help=help,
-                                 metavar="FILE" if file else "DIR")
+    action = parser.add_argument(
+        "-o",
+        long,
+        *aliases,
+        dest=dest,
+        required=required,
+        default=default,
+        help=help,
+        metavar="FILE" if file else "DIR",
+    )
     action.hidden_aliases = tuple(aliases)
 
 
@@ -95,8 +119,11 @@ def _suite_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def _configure_corrupt(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("input", help="image file to corrupt: any common format or DICOM, read as 8-bit grey or RGB "
-                        "(16-bit and float images min–max scaled; see hf_robustmed.medical_images)")
+    parser.add_argument(
+        "input",
+        help="image file to corrupt: any common format or DICOM, read as 8-bit grey or RGB "
+        "(16-bit and float images min–max scaled; see hf_robustmed.medical_images)",
+    )
     parser.add_argument("output", help="where to write the corrupted image (PNG keeps it lossless)")
     parser.add_argument("--corruption", "-c", required=True, help="corruption name (see `hf-robustmed corruptions`)")
     parser.add_argument("--severity", "-s", type=int, required=True, help="1 (mild) to 5 (severe)")
@@ -146,13 +173,17 @@ def _suites(args: argparse.Namespace) -> int:
 
 
 def _configure_gallery(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", nargs="?", help="clean image file, read as `corrupt` reads it, DICOM included "
-                        "(default: a built-in sample, see --sample)")
+    parser.add_argument(
+        "image",
+        nargs="?",
+        help="clean image file, read as `corrupt` reads it, DICOM included (default: a built-in sample, see --sample)",
+    )
     _output_arg(parser, "output", "PNG file to write", file=True)
     _suite_arg(parser)
     parser.add_argument("--corruptions", help="comma-separated subset of rows (default: all of the suite's)")
-    parser.add_argument("--sample", choices=["phantom", "cells"], default="phantom",
-                        help="built-in image when no IMAGE")
+    parser.add_argument(
+        "--sample", choices=["phantom", "cells"], default="phantom", help="built-in image when no IMAGE"
+    )
     parser.add_argument("--size", type=int, default=224, help="side of the built-in sample in pixels")
     parser.add_argument("--seed", type=int, default=0, help="base seed of the random corruptions' draws")
     parser.add_argument("--tile", type=int, default=160, help="cell size in the figure, in pixels")
@@ -177,30 +208,51 @@ def _gallery(args: argparse.Namespace) -> int:
 
 
 def _configure_build(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("benchmark", choices=["medmnist-c", "medimeta-c", "medmnist-c-release", "medimeta-c-release", "image-dataset"],
-                        help="what to build: a benchmark from its sources, an import of a published release, or "
-                        "any Hugging Face image-classification dataset / image folder")
+    parser.add_argument(
+        "benchmark",
+        choices=["medmnist-c", "medimeta-c", "medmnist-c-release", "medimeta-c-release", "image-dataset"],
+        help="what to build: a benchmark from its sources, an import of a published release, or "
+        "any Hugging Face image-classification dataset / image folder",
+    )
     _output_arg(parser, "out", "output folder (Hub dataset-repo layout); a rerun resumes")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="delete a different build found in --output-dir (other sources or settings) instead of "
-                        "refusing")
-    parser.add_argument("--source-root", required=True,
-                        help="folder of the sources: MedMNIST npz files, MedIMeta dataset folders, a published "
-                        "release, or (image-dataset) a dataset path / Hub id / image folder")
-    parser.add_argument("--clean-root", help="releases: folder of the clean sources (MedMNIST npz / MedIMeta folders); "
-                        "required there, not used otherwise (default: none)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete a different build found in --output-dir (other sources or settings) instead of refusing",
+    )
+    parser.add_argument(
+        "--source-root",
+        required=True,
+        help="folder of the sources: MedMNIST npz files, MedIMeta dataset folders, a published "
+        "release, or (image-dataset) a dataset path / Hub id / image folder",
+    )
+    parser.add_argument(
+        "--clean-root",
+        help="releases: folder of the clean sources (MedMNIST npz / MedIMeta folders); "
+        "required there, not used otherwise (default: none)",
+    )
     parser.add_argument("--datasets", help="comma-separated subset (default: all of the benchmark's)")
     parser.add_argument("--corruptions", help="comma-separated subset (default: each dataset's set)")
     parser.add_argument("--severities", default="1,2,3,4,5", help="comma-separated severities")
-    parser.add_argument("--splits", help="comma-separated splits (default: test for MedMNIST-C, test,validation for MediMeta-C)")
-    parser.add_argument("--size", type=int, default=224, help="MedMNIST image size: 28, 64, 128 or 224 (the "
-                        "{flag}_{size}.npz files read; 28 px is {flag}.npz)")
+    parser.add_argument(
+        "--splits", help="comma-separated splits (default: test for MedMNIST-C, test,validation for MediMeta-C)"
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=224,
+        help="MedMNIST image size: 28, 64, 128 or 224 (the {flag}_{size}.npz files read; 28 px is {flag}.npz)",
+    )
     parser.add_argument("--suite", default="imagenet-c", help="image-dataset: the parameter suite")
     parser.add_argument("--seed", type=int, default=0, help="base seed of the random corruptions' draws")
     parser.add_argument("--workers", type=int, default=0, help="worker processes (0: in this process)")
     parser.add_argument("--shard-rows", type=int, default=1000, help="images per Parquet shard")
-    parser.add_argument("--grey", choices=["native", "rgb"], help="store grey images as one channel or RGB "
-                        "(default: the benchmark's own; native for MedMNIST-C, rgb for MediMeta-C)")
+    parser.add_argument(
+        "--grey",
+        choices=["native", "rgb"],
+        help="store grey images as one channel or RGB "
+        "(default: the benchmark's own; native for MedMNIST-C, rgb for MediMeta-C)",
+    )
     parser.add_argument("--download", action="store_true", help="download missing sources (Zenodo, checksummed)")
     parser.add_argument("--name", help="benchmark name for the card (default: the benchmark's)")
 
@@ -218,13 +270,18 @@ def _medmnist_size_hint(source_root: str, size: int) -> str:
     from .data.medmnist import MEDMNIST_INFO, SIZES, medmnist_filename
 
     root = Path(source_root)
-    found = {other: sorted(flag for flag in MEDMNIST_INFO if (root / medmnist_filename(flag, other)).is_file())
-             for other in SIZES if other != size}
+    found = {
+        other: sorted(flag for flag in MEDMNIST_INFO if (root / medmnist_filename(flag, other)).is_file())
+        for other in SIZES
+        if other != size
+    }
     found = {other: flags for other, flags in found.items() if flags}
     if not found:
         return ""
-    sizes = ", ".join(f"{other} px ({', '.join(medmnist_filename(f, other) for f in flags[:3])}"
-                      f"{', …' if len(flags) > 3 else ''})" for other, flags in found.items())
+    sizes = ", ".join(
+        f"{other} px ({', '.join(medmnist_filename(f, other) for f in flags[:3])}{', …' if len(flags) > 3 else ''})"
+        for other, flags in found.items()
+    )
     return f"{root} holds MedMNIST files of another size: {sizes}; pass --size {next(iter(found))} to build from them"
 
 
@@ -268,33 +325,57 @@ def build_jobs(args: argparse.Namespace) -> tuple[list, str, str]:
         return jobs, args.name or name, args.grey or ("native" if args.benchmark == "medmnist-c-release" else "rgb")
     jobs = []
     for split in splits or ["test"]:
-        source = load_image_dataset(args.source_root, split) if not Path(args.source_root).is_dir() else \
-            load_image_dataset("imagefolder", split, data_dir=args.source_root)
+        source = (
+            load_image_dataset(args.source_root, split)
+            if not Path(args.source_root).is_dir()
+            else load_image_dataset("imagefolder", split, data_dir=args.source_root)
+        )
         jobs.append(BuildJob(source, args.suite, tuple(corruptions) if corruptions else None, severities))
     return jobs, args.name or f"{jobs[0].source.dataset}-C", args.grey or "native"
 
 
-@command("build", "build a corruption benchmark as a Hub dataset folder (Parquet, one config per corruption/severity)", _configure_build)
+@command(
+    "build",
+    "build a corruption benchmark as a Hub dataset folder (Parquet, one config per corruption/severity)",
+    _configure_build,
+)
 def _build(args: argparse.Namespace) -> int:
     from .data import build_benchmark
 
     jobs, name, grey = build_jobs(args)
     if not jobs:
         raise ValueError("nothing to build: no dataset has the requested corruptions")
-    report = build_benchmark(jobs, args.out, name=name, seed=args.seed, grey=grey, num_workers=args.workers,
-                             shard_rows=args.shard_rows, overwrite=args.overwrite)
-    print(f"{name}: {len(report.configs)} configs in {report.out_dir} "
-          f"({report.shards_written} shards written, {report.shards_skipped} already there)")
+    report = build_benchmark(
+        jobs,
+        args.out,
+        name=name,
+        seed=args.seed,
+        grey=grey,
+        num_workers=args.workers,
+        shard_rows=args.shard_rows,
+        overwrite=args.overwrite,
+    )
+    print(
+        f"{name}: {len(report.configs)} configs in {report.out_dir} "
+        f"({report.shards_written} shards written, {report.shards_skipped} already there)"
+    )
     return 0
 
 
 def _configure_push(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", help="a built benchmark (or adapter) folder")
     parser.add_argument("repo_id", help="ORG/NAME on the Hub")
-    parser.add_argument("--repo-type", default=None, choices=["dataset", "model"],
-                        help="default: model for an adapter folder, dataset otherwise")
-    parser.add_argument("--private", action="store_true", help="create the Hub repo as private (default: public; an "
-                        "existing repo keeps its visibility)")
+    parser.add_argument(
+        "--repo-type",
+        default=None,
+        choices=["dataset", "model"],
+        help="default: model for an adapter folder, dataset otherwise",
+    )
+    parser.add_argument(
+        "--private",
+        action="store_true",
+        help="create the Hub repo as private (default: public; an existing repo keeps its visibility)",
+    )
 
 
 @command("push", "upload a built benchmark (or adapter) folder to the Hugging Face Hub", _configure_push)
@@ -317,24 +398,34 @@ def _configure_describe(parser: argparse.ArgumentParser) -> None:
 def _describe(args: argparse.Namespace) -> int:
     from .data.describe import describe_benchmark
 
-    for path in describe_benchmark(args.folder, args.output, severity=args.severity, limit=args.limit, split=args.split):
+    for path in describe_benchmark(
+        args.folder, args.output, severity=args.severity, limit=args.limit, split=args.split
+    ):
         print(f"wrote {path}")
     return 0
 
 
 def _configure_report(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("results", help="long-format results, .parquet or .csv (model, dataset, corruption, severity, "
-                        "metric, value, n)")
+    parser.add_argument(
+        "results", help="long-format results, .parquet or .csv (model, dataset, corruption, severity, metric, value, n)"
+    )
     _output_arg(parser, "output", "folder for report.md, leaderboard.csv and the figures")
-    parser.add_argument("--reference", default="clip-vit-b16",
-                        help="model the errors are normalised by: it scores 100")
-    parser.add_argument("--seen-from", action="append", default=[], metavar="MODEL=ADAPTER",
-                        help="an adapter trained with corruption augmentation (repeatable): its model's mCE is also "
-                        "given on the corruptions seen in training and on those held out (seen_held_out.csv)")
+    parser.add_argument("--reference", default="clip-vit-b16", help="model the errors are normalised by: it scores 100")
+    parser.add_argument(
+        "--seen-from",
+        action="append",
+        default=[],
+        metavar="MODEL=ADAPTER",
+        help="an adapter trained with corruption augmentation (repeatable): its model's mCE is also "
+        "given on the corruptions seen in training and on those held out (seen_held_out.csv)",
+    )
 
 
-@command("report", "Markdown report, leaderboard and figures of evaluation results (mCE, accuracy per severity)",
-         _configure_report)
+@command(
+    "report",
+    "Markdown report, leaderboard and figures of evaluation results (mCE, accuracy per severity)",
+    _configure_report,
+)
 def _report(args: argparse.Namespace) -> int:
     from .report import REPORT_FILES, write_report
 
@@ -368,49 +459,83 @@ def _seen_held_out(results: str, out: Path, pairs: Sequence[str], reference: str
         table.to_csv(tmp)
     print(f"wrote {out / 'seen_held_out.csv'}")
     for model, row in table.iterrows():
-        print(f"  {model}: mCE {row.mce_seen:.1f} on the {row.pairs_seen} seen pairs, {row.mce_held_out:.1f} on the "
-              f"{row.pairs_held_out} held-out pairs (seen: {row.seen or 'none'})")
+        print(
+            f"  {model}: mCE {row.mce_seen:.1f} on the {row.pairs_seen} seen pairs, {row.mce_held_out:.1f} on the "
+            f"{row.pairs_held_out} held-out pairs (seen: {row.seen or 'none'})"
+        )
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models", required=True, help="comma-separated registry names or specs (hf-hub:…, local-dir:…)")
+    parser.add_argument(
+        "--models", required=True, help="comma-separated registry names or specs (hf-hub:…, local-dir:…)"
+    )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--benchmark", help="benchmark folder or Hub dataset repo id")
-    where.add_argument("--source", choices=["medmnist-c", "medimeta-c", "image-dataset"],
-                       help="evaluate clean sources (--source-root) with every corruption made on the fly, nothing "
-                       "built or stored: MedMNIST npz files, MedIMeta folders, or a Hugging Face image dataset / "
-                       "image folder (with --suite)")
+    where.add_argument(
+        "--source",
+        choices=["medmnist-c", "medimeta-c", "image-dataset"],
+        help="evaluate clean sources (--source-root) with every corruption made on the fly, nothing "
+        "built or stored: MedMNIST npz files, MedIMeta folders, or a Hugging Face image dataset / "
+        "image folder (with --suite)",
+    )
     _output_arg(parser, "out", "results folder (a rerun resumes)")
-    parser.add_argument("--source-root", help="with --source: the folder of the sources (or the dataset's Hub id); "
-                        "required there (default: none)")
-    parser.add_argument("--size", type=int, default=224, help="with --source medmnist-c: the MedMNIST image size "
-                        "(default: %(default)s)")
-    parser.add_argument("--suite", default="imagenet-c", help="with --source image-dataset: the corruption parameter "
-                        "suite (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="with --source: base seed of the corruptions' draws, as "
-                        "`build --seed` (default: %(default)s)")
-    parser.add_argument("--download", action="store_true", help="with --source: download missing sources "
-                        "(checksummed)")
+    parser.add_argument(
+        "--source-root",
+        help="with --source: the folder of the sources (or the dataset's Hub id); required there (default: none)",
+    )
+    parser.add_argument(
+        "--size", type=int, default=224, help="with --source medmnist-c: the MedMNIST image size (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--suite",
+        default="imagenet-c",
+        help="with --source image-dataset: the corruption parameter suite (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="with --source: base seed of the corruptions' draws, as `build --seed` (default: %(default)s)",
+    )
+    parser.add_argument("--download", action="store_true", help="with --source: download missing sources (checksummed)")
     parser.add_argument("--datasets", help="comma-separated subset (default: all of the benchmark's)")
     parser.add_argument("--corruptions", help="comma-separated subset (default: all of each dataset's)")
     parser.add_argument("--severities", help="comma-separated subset of 1..5 (default: all five)")
     parser.add_argument("--split", default="test", help="the split evaluated")
     parser.add_argument("--batch-size", type=int, default=64, help="images per forward pass and process")
-    parser.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"],
-                        help="precision of the forward passes (through accelerate; no = fp32)")
-    parser.add_argument("--num-workers", type=int, default=None,
-                        help="data-loader workers per process that read, decode (and corrupt) images "
-                        "(default: the CPU cores available per process; 0: in the main process)")
-    parser.add_argument("--on-the-fly", action="store_true",
-                        help="corrupt the clean configs in the loader workers instead of reading stored corrupted "
-                        "configs (byte-identical images; from the Hub only the -clean configs are downloaded)")
-    parser.add_argument("--protocol", default="standard", choices=["standard", "rmc"],
-                        help="zero-shot protocol: standard (default), or rmc = the original RobustMedCLIP "
-                        "code's, with its defects D2/D3/D4/D6 (outputs are marked)")
+    parser.add_argument(
+        "--mixed-precision",
+        default="no",
+        choices=["no", "fp16", "bf16"],
+        help="precision of the forward passes (through accelerate; no = fp32)",
+    )
+    parser.add_argument(
+        "--num-workers",
+        type=int,
+        default=None,
+        help="data-loader workers per process that read, decode (and corrupt) images "
+        "(default: the CPU cores available per process; 0: in the main process)",
+    )
+    parser.add_argument(
+        "--on-the-fly",
+        action="store_true",
+        help="corrupt the clean configs in the loader workers instead of reading stored corrupted "
+        "configs (byte-identical images; from the Hub only the -clean configs are downloaded)",
+    )
+    parser.add_argument(
+        "--protocol",
+        default="standard",
+        choices=["standard", "rmc"],
+        help="zero-shot protocol: standard (default), or rmc = the original RobustMedCLIP "
+        "code's, with its defects D2/D3/D4/D6 (outputs are marked)",
+    )
 
 
-@command("evaluate", "zero-shot evaluation of models on a benchmark (also: accelerate launch -m hf_robustmed.evaluation)",
-         add_evaluate_arguments)
+@command(
+    "evaluate",
+    "zero-shot evaluation of models on a benchmark (also: accelerate launch -m hf_robustmed.evaluation)",
+    add_evaluate_arguments,
+)
 def _evaluate(args: argparse.Namespace) -> int:
     from accelerate import PartialState
 
@@ -420,24 +545,44 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.source:
         if not args.source_root:
             raise ValueError("--source needs --source-root (the folder of the clean sources)")
-        build_args = argparse.Namespace(benchmark=args.source, source_root=args.source_root, clean_root=None,
-                                        datasets=args.datasets, corruptions=args.corruptions,
-                                        severities=args.severities or "1,2,3,4,5", splits=args.split, size=args.size,
-                                        suite=args.suite, grey=None, download=args.download, name=None)
+        build_args = argparse.Namespace(
+            benchmark=args.source,
+            source_root=args.source_root,
+            clean_root=None,
+            datasets=args.datasets,
+            corruptions=args.corruptions,
+            severities=args.severities or "1,2,3,4,5",
+            splits=args.split,
+            size=args.size,
+            suite=args.suite,
+            grey=None,
+            download=args.download,
+            name=None,
+        )
         jobs, name, grey = build_jobs(build_args)
         benchmark = SourceBenchmark(jobs, name=name, seed=args.seed, grey=grey)
     severities = [int(s) for s in _csv(args.severities)] if args.severities else None
-    results = evaluate(_csv(args.models), benchmark, args.out, datasets=_csv(args.datasets),
-                       corruptions=_csv(args.corruptions), severities=severities, split=args.split,
-                       batch_size=args.batch_size, mixed_precision=args.mixed_precision, protocol=args.protocol,
-                       num_workers=args.num_workers, on_the_fly=args.on_the_fly)
+    results = evaluate(
+        _csv(args.models),
+        benchmark,
+        args.out,
+        datasets=_csv(args.datasets),
+        corruptions=_csv(args.corruptions),
+        severities=severities,
+        split=args.split,
+        batch_size=args.batch_size,
+        mixed_precision=args.mixed_precision,
+        protocol=args.protocol,
+        num_workers=args.num_workers,
+        on_the_fly=args.on_the_fly,
+    )
     if PartialState().is_main_process:
         _print_evaluation_summary(Path(args.out), results)
     return 0
 
 
 def _print_evaluation_summary(out: Path, results) -> None:
-    """The short summary both ``hf-robustmed evaluate`` and ``accelerate launch -m hf_robustmed.evaluation`` end with."""
+    """The short summary that ``hf-robustmed evaluate`` and ``accelerate launch -m hf_robustmed.evaluation`` print."""
     accuracy = results[results.metric == "accuracy"]
     print(f"wrote {out / 'results.parquet'} ({len(results)} rows) and {out / 'summary.json'}")
     for model, group in accuracy.groupby("model", sort=False):
@@ -454,8 +599,11 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
 
 
-@command("train", "train a RobustMedCLIP LoRA adapter (also: accelerate launch -m hf_robustmed.adaptation.train)",
-         _configure_train)
+@command(
+    "train",
+    "train a RobustMedCLIP LoRA adapter (also: accelerate launch -m hf_robustmed.adaptation.train)",
+    _configure_train,
+)
 def _train(args: argparse.Namespace) -> int:
     from .adaptation.config import config_from_args
     from .adaptation.train import train
@@ -465,10 +613,16 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _configure_convert(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="the original RobustMedCLIP model.pth (exp-rank-R/vit/fewshot_F_percent/...)")
+    parser.add_argument(
+        "checkpoint", help="the original RobustMedCLIP model.pth (exp-rank-R/vit/fewshot_F_percent/...)"
+    )
     parser.add_argument("legacy_out", nargs="?", help=argparse.SUPPRESS)  # the old positional OUT
-    _output_arg(parser, "out", "adapter folder to write (required; the old positional OUT is accepted too, "
-                "default: none)", required=False)
+    _output_arg(
+        parser,
+        "out",
+        "adapter folder to write (required; the old positional OUT is accepted too, default: none)",
+        required=False,
+    )
     parser.add_argument("--base-model", default="biomedclip", help="the BiomedCLIP base (name or open_clip spec)")
 
 
@@ -487,35 +641,54 @@ def _convert(args: argparse.Namespace) -> int:
 
 def _configure_adapter_card(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("adapter", help="a trained adapter folder")
-    parser.add_argument("--results", help="evaluation results (results.parquet or .csv) to put in the card "
-                        "(default: the results put in it before, if any)")
+    parser.add_argument(
+        "--results",
+        help="evaluation results (results.parquet or .csv) to put in the card "
+        "(default: the results put in it before, if any)",
+    )
     parser.add_argument("--model", help="the adapter's model name in the results (default: peft:ADAPTER)")
-    parser.add_argument("--benchmark", help="Hub id of the evaluated benchmark, for the model-index (default: the one "
-                        "given before, if any)")
-    parser.add_argument("--repo-id", help="the adapter's Hub repo id, for the usage snippets (default: the local "
-                        "folder's path, so the snippets run here; `hf-robustmed push` renders them with the repo id)")
+    parser.add_argument(
+        "--benchmark",
+        help="Hub id of the evaluated benchmark, for the model-index (default: the one given before, if any)",
+    )
+    parser.add_argument(
+        "--repo-id",
+        help="the adapter's Hub repo id, for the usage snippets (default: the local "
+        "folder's path, so the snippets run here; `hf-robustmed push` renders them with the repo id)",
+    )
 
 
-@command("adapter-card", "re-render an adapter's model card, with robustness results as model-index",
-         _configure_adapter_card)
+@command(
+    "adapter-card", "re-render an adapter's model card, with robustness results as model-index", _configure_adapter_card
+)
 def _adapter_card(args: argparse.Namespace) -> int:
     from .adaptation.card import update_adapter_card
 
     model = args.model or f"peft:{args.adapter}"
     repo_id = args.repo_id or Path(args.adapter).as_posix()  # never a made-up "<org>/<folder name>"
-    print(f"wrote {update_adapter_card(args.adapter, repo_id=repo_id, results=args.results, results_model=model, benchmark=args.benchmark)}")
+    card = update_adapter_card(
+        args.adapter, repo_id=repo_id, results=args.results, results_model=model, benchmark=args.benchmark
+    )
+    print(f"wrote {card}")
     return 0
 
 
 def _configure_demo(parser: argparse.ArgumentParser) -> None:
     _output_arg(parser, "out", "output folder", required=False, default="demo_out")
-    parser.add_argument("--models", default="auto", choices=["auto", "real", "standins"],
-                        help="auto: the real CLIP and BiomedCLIP if their weights are in the local Hugging Face cache, "
-                        "else tiny stand-ins; real: download them; standins: always the stand-ins")
+    parser.add_argument(
+        "--models",
+        default="auto",
+        choices=["auto", "real", "standins"],
+        help="auto: the real CLIP and BiomedCLIP if their weights are in the local Hugging Face cache, "
+        "else tiny stand-ins; real: download them; standins: always the stand-ins",
+    )
 
 
-@command("demo", "the whole pipeline on embedded data: benchmark, zero-shot evaluation, mCE, adapter, report",
-         _configure_demo)
+@command(
+    "demo",
+    "the whole pipeline on embedded data: benchmark, zero-shot evaluation, mCE, adapter, report",
+    _configure_demo,
+)
 def _demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -529,8 +702,12 @@ def _configure_reproduce(parser: argparse.ArgumentParser) -> None:
     add_arguments(parser)
 
 
-@command("reproduce", "the paper's whole study in one resumable command: sources, RobustMedCLIP training, zero-shot "
-         "evaluation under both protocols, the paper's table beside ours (--dry-run: the plan)", _configure_reproduce)
+@command(
+    "reproduce",
+    "the paper's whole study in one resumable command: sources, RobustMedCLIP training, zero-shot "
+    "evaluation under both protocols, the paper's table beside ours (--dry-run: the plan)",
+    _configure_reproduce,
+)
 def _reproduce(args: argparse.Namespace) -> int:
     from .reproduce.cli import run
 
@@ -538,8 +715,8 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
-    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"  # noqa: E731
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"  # noqa: E731
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 

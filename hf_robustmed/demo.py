@@ -43,8 +43,12 @@ SPLITS = {"validation": 48, "test": 32}  # images per split and dataset
 
 # Settings read by the Hub libraries: environment variables, and module attributes some libraries copy at import.
 HUB_ENV = ("HF_HUB_OFFLINE", "HF_HUB_CACHE")
-HUB_SETTINGS = (("huggingface_hub.constants", "HF_HUB_OFFLINE"), ("huggingface_hub.constants", "HF_HUB_CACHE"),
-                ("datasets.config", "HF_HUB_OFFLINE"), ("datasets.config", "HF_DATASETS_OFFLINE"))
+HUB_SETTINGS = (
+    ("huggingface_hub.constants", "HF_HUB_OFFLINE"),
+    ("huggingface_hub.constants", "HF_HUB_CACHE"),
+    ("datasets.config", "HF_HUB_OFFLINE"),
+    ("datasets.config", "HF_DATASETS_OFFLINE"),
+)
 
 
 @dataclass(frozen=True)
@@ -76,8 +80,11 @@ def hub_cache_scope(cache: str | os.PathLike | None) -> Iterator[None]:
         with contextlib.suppress(ImportError):
             modules[name] = importlib.import_module(name)
     saved_env = {key: os.environ.get(key) for key in HUB_ENV}
-    saved = [(modules[m], attr, getattr(modules[m], attr)) for m, attr in HUB_SETTINGS
-             if m in modules and hasattr(modules[m], attr)]
+    saved = [
+        (modules[m], attr, getattr(modules[m], attr))
+        for m, attr in HUB_SETTINGS
+        if m in modules and hasattr(modules[m], attr)
+    ]
     try:
         os.environ.update(HF_HUB_OFFLINE="1", HF_HUB_CACHE=cache)
         for module, attr, _ in saved:
@@ -151,7 +158,9 @@ def write_sample_folder(root: Path, seed: int = 0, size: int = 64) -> Path:
                 image = images[i % len(images)]
                 side = int(min(image.shape[:2]) * rng.uniform(0.5, 1.0))
                 top, left = rng.integers(0, image.shape[0] - side + 1), rng.integers(0, image.shape[1] - side + 1)
-                crop = cv2.resize(image[top : top + side, left : left + side], (size, size), interpolation=cv2.INTER_AREA)
+                crop = cv2.resize(
+                    image[top : top + side, left : left + side], (size, size), interpolation=cv2.INTER_AREA
+                )
                 Image.fromarray(crop).save(target / f"{i:03d}.png")
     return folder
 
@@ -163,11 +172,22 @@ def build_demo_benchmark(sources: Path, out: Path, *, progress: bool = True) -> 
     from .data.builder import BuildJob
     from .data.imagefolder import load_image_dataset
 
-    jobs = medmnist_c_jobs(sources, datasets=list(MEDMNIST_DATASETS), corruptions=list(MEDMNIST_CORRUPTIONS),
-                           severities=SEVERITIES, splits=tuple(SPLITS), size=28)
+    jobs = medmnist_c_jobs(
+        sources,
+        datasets=list(MEDMNIST_DATASETS),
+        corruptions=list(MEDMNIST_CORRUPTIONS),
+        severities=SEVERITIES,
+        splits=tuple(SPLITS),
+        size=28,
+    )
     for split in SPLITS:
-        source = load_image_dataset("imagefolder", split, data_dir=str(sources / "medsamples"), dataset_id="medsamples",
-                                    cache_dir=str(sources / ".datasets-cache"))
+        source = load_image_dataset(
+            "imagefolder",
+            split,
+            data_dir=str(sources / "medsamples"),
+            dataset_id="medsamples",
+            cache_dir=str(sources / ".datasets-cache"),
+        )
         source.class_names = [name.replace("_", " ") for name in source.class_names]
         jobs.append(BuildJob(source, "medimeta-c", MEDIMETA_CORRUPTIONS, SEVERITIES))
     build_benchmark(jobs, out, name="Demo-C", shard_rows=256, progress=progress)
@@ -186,8 +206,9 @@ def prepare_models(out: Path, mode: str) -> DemoModels:
     with hub_cache_scope(cache):  # building the stand-in reads its text config from that cache
         seed_tiny_biomedclip(cache, out / "models")
     clip = save_tiny_open_clip(out / "models" / "clip-standin")
-    return DemoModels(True, "clip-standin", f"local-dir:{clip.resolve()}", "biomedclip-standin", "robustmedclip-standin",
-                      cache=cache)
+    return DemoModels(
+        True, "clip-standin", f"local-dir:{clip.resolve()}", "biomedclip-standin", "robustmedclip-standin", cache=cache
+    )
 
 
 def train_config(bench: Path, adapter: Path, models: DemoModels):
@@ -195,11 +216,28 @@ def train_config(bench: Path, adapter: Path, models: DemoModels):
 
     datasets = [*MEDMNIST_DATASETS, "medsamples"]
     if models.standins:  # a tiny random model needs a larger step and its own prompt to learn in seconds
-        return TrainConfig(benchmarks=[str(bench)], datasets=datasets, output_dir=str(adapter), fraction=0.5, rank=4,
-                           epochs=15, batch_size=16, lr=1e-3, eval_template="a medical image of {c} belonging to {d}",
-                           eval_batch_size=64)
-    return TrainConfig(benchmarks=[str(bench)], datasets=datasets, output_dir=str(adapter), fraction=0.5, rank=16,
-                       epochs=3, batch_size=16, eval_batch_size=32)
+        return TrainConfig(
+            benchmarks=[str(bench)],
+            datasets=datasets,
+            output_dir=str(adapter),
+            fraction=0.5,
+            rank=4,
+            epochs=15,
+            batch_size=16,
+            lr=1e-3,
+            eval_template="a medical image of {c} belonging to {d}",
+            eval_batch_size=64,
+        )
+    return TrainConfig(
+        benchmarks=[str(bench)],
+        datasets=datasets,
+        output_dir=str(adapter),
+        fraction=0.5,
+        rank=16,
+        epochs=3,
+        batch_size=16,
+        eval_batch_size=32,
+    )
 
 
 def run_demo(out: str | Path = "demo_out", *, models: str = "auto", progress: bool = True) -> Path:
@@ -209,12 +247,16 @@ def run_demo(out: str | Path = "demo_out", *, models: str = "auto", progress: bo
     started, say = time.perf_counter(), (print if progress else (lambda *a, **k: None))
     chosen = prepare_models(out, models)
     if chosen.standins:
-        say("NOTE: the real CLIP and BiomedCLIP weights are not in the local Hugging Face cache, so this demo uses "
+        say(
+            "NOTE: the real CLIP and BiomedCLIP weights are not in the local Hugging Face cache, so this demo uses "
             "tiny randomly initialised STAND-INS of the same families (their numbers mean nothing). Run "
             f"`hf download {BIOMEDCLIP_REPO}` and `hf download "
-            "timm/vit_base_patch16_clip_224.openai`, or `hf-robustmed demo --models real`, for the real models.")
+            "timm/vit_base_patch16_clip_224.openai`, or `hf-robustmed demo --models real`, for the real models."
+        )
     sources, bench, adapter = out / "sources", out / "benchmark", out / "robustmedclip"
-    if not (bench / "benchmark.json").exists() or not json.loads((bench / "benchmark.json").read_text()).get("complete"):
+    if not (bench / "benchmark.json").exists() or not json.loads((bench / "benchmark.json").read_text()).get(
+        "complete"
+    ):
         say("[1/5] writing sources (MedMNIST npz, image folder of bundled medical images)")
         sources.mkdir(parents=True, exist_ok=True)
         write_medmnist_sources(sources)
@@ -230,9 +272,11 @@ def run_demo(out: str | Path = "demo_out", *, models: str = "auto", progress: bo
         say("[3/5] training the RobustMedCLIP adapter")
         train(config, progress=progress)
         say("[4/5] zero-shot evaluation of the baseline, the base model and the adapted model")
-        zoo = [replace(create_model(chosen.baseline_spec), name=chosen.baseline),
-               replace(create_model("biomedclip"), name=chosen.base),
-               replace(create_model(f"peft:{adapter}"), name=chosen.adapted)]
+        zoo = [
+            replace(create_model(chosen.baseline_spec), name=chosen.baseline),
+            replace(create_model("biomedclip"), name=chosen.base),
+            replace(create_model(f"peft:{adapter}"), name=chosen.adapted),
+        ]
         results = evaluate(zoo, str(bench), out / "evaluation", templates=(config.eval_template,), batch_size=64)
         say("[5/5] report")
         from .adaptation.card import update_adapter_card
@@ -241,8 +285,12 @@ def run_demo(out: str | Path = "demo_out", *, models: str = "auto", progress: bo
     from .report import write_report
 
     write_galleries(out)
-    report = write_report(results, out, reference=chosen.baseline,
-                          collections={"MedMNIST-C": list(MEDMNIST_DATASETS), "MediMeta-C suite": ["medsamples"]})
+    report = write_report(
+        results,
+        out,
+        reference=chosen.baseline,
+        collections={"MedMNIST-C": list(MEDMNIST_DATASETS), "MediMeta-C suite": ["medsamples"]},
+    )
     _prepend_note(report, chosen, time.perf_counter() - started)
     say(f"done in {time.perf_counter() - started:.0f} s: {report}")
     return report
@@ -257,22 +305,30 @@ def write_galleries(out: Path) -> None:
     from .samples import shepp_logan
 
     retina = cv2.resize(BUNDLED_SAMPLES["retina"].load().pixels, (224, 224), interpolation=cv2.INTER_AREA)
-    for name, image, suite in (("gallery_medimeta_c.png", retina, "medimeta-c"),
-                               ("gallery_pneumoniamnist.png", shepp_logan(224), "medmnist-c/pneumoniamnist")):
+    for name, image, suite in (
+        ("gallery_medimeta_c.png", retina, "medimeta-c"),
+        ("gallery_pneumoniamnist.png", shepp_logan(224), "medmnist-c/pneumoniamnist"),
+    ):
         write_image(corruption_gallery(image, suite=suite, title=suite), out / name)
 
 
 def _prepend_note(report: Path, models: DemoModels, seconds: float) -> None:
-    kind = ("**Stand-in weights**: tiny randomly initialised models of the CLIP and BiomedCLIP families were used "
-            "because the real weights are not in the local Hugging Face cache; these numbers show that the pipeline "
-            "works, not how the real models behave." if models.standins else
-            "Real weights: OpenAI CLIP ViT-B/16 and BiomedCLIP from the Hugging Face Hub.")
-    note = (f"> **hf-robustmed demo.** {kind}\n>\n> Data: generated MedMNIST-format images (pneumoniamnist, bloodmnist) and "
-            f"crops of the real medical images bundled by scikit-image and pydicom (medsamples, one class per "
-            f"modality), corrupted with the MedMNIST-C and MediMeta-C suites at severities "
-            f"{', '.join(map(str, SEVERITIES))}. The adapter was trained for a few epochs on half of each clean "
-            f"validation split. Whole pipeline: {seconds:.0f} s.\n>\n"
-            "> The corruptions, on the bundled fundus photograph (MediMeta-C suite) and a phantom (MedMNIST-C "
-            "pneumoniamnist suite):\n>\n> ![MediMeta-C corruptions](gallery_medimeta_c.png)\n>\n"
-            "> ![MedMNIST-C corruptions](gallery_pneumoniamnist.png)\n\n")
+    kind = (
+        "**Stand-in weights**: tiny randomly initialised models of the CLIP and BiomedCLIP families were used "
+        "because the real weights are not in the local Hugging Face cache; these numbers show that the pipeline "
+        "works, not how the real models behave."
+        if models.standins
+        else "Real weights: OpenAI CLIP ViT-B/16 and BiomedCLIP from the Hugging Face Hub."
+    )
+    note = (
+        f"> **hf-robustmed demo.** {kind}\n>\n"
+        "> Data: generated MedMNIST-format images (pneumoniamnist, bloodmnist) and "
+        f"crops of the real medical images bundled by scikit-image and pydicom (medsamples, one class per "
+        f"modality), corrupted with the MedMNIST-C and MediMeta-C suites at severities "
+        f"{', '.join(map(str, SEVERITIES))}. The adapter was trained for a few epochs on half of each clean "
+        f"validation split. Whole pipeline: {seconds:.0f} s.\n>\n"
+        "> The corruptions, on the bundled fundus photograph (MediMeta-C suite) and a phantom (MedMNIST-C "
+        "pneumoniamnist suite):\n>\n> ![MediMeta-C corruptions](gallery_medimeta_c.png)\n>\n"
+        "> ![MedMNIST-C corruptions](gallery_pneumoniamnist.png)\n\n"
+    )
     report.write_text(note + report.read_text())

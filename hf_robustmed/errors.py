@@ -15,13 +15,26 @@ import zlib
 DEBUG_ENV = "HF_ROBUSTMED_DEBUG"
 
 # errno values of OSErrors about the user's files and disks (not bugs).
-USER_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.ENOENT,
-                         errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.EMFILE})
+USER_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EROFS,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EDQUOT,
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.ENAMETOOLONG,
+        errno.EMFILE,
+    }
+)
 
-_OFFLINE_HINT = ("unset HF_HUB_OFFLINE to reach the Hub, or put what is needed in the local Hugging Face cache "
-                 "first")
-_NETWORK_HINT = ("check the network connection (for Hugging Face Hub files, HF_HUB_OFFLINE=1 works from the local "
-                 "cache only)")
+_OFFLINE_HINT = "unset HF_HUB_OFFLINE to reach the Hub, or put what is needed in the local Hugging Face cache first"
+_NETWORK_HINT = (
+    "check the network connection (for Hugging Face Hub files, HF_HUB_OFFLINE=1 works from the local cache only)"
+)
 
 
 def debug_requested() -> bool:

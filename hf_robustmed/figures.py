@@ -50,7 +50,9 @@ def image_grid(
     """A labelled grid of images: one ``(label, images)`` per row, one label per column."""
     font, small = _font(max(12, tile // 9)), _font(max(10, tile // 11))
     label_width, header, gap = int(tile * 1.25), tile // 4 + (tile // 5 if title else 0), 4
-    canvas = Image.new("RGB", (label_width + len(column_labels) * (tile + gap), header + len(rows) * (tile + gap)), _BACKGROUND)
+    canvas = Image.new(
+        "RGB", (label_width + len(column_labels) * (tile + gap), header + len(rows) * (tile + gap)), _BACKGROUND
+    )
     draw = ImageDraw.Draw(canvas)
     if title:
         draw.text((gap, gap), title, fill=_INK, font=font)
@@ -219,9 +221,16 @@ def _mark_clipped(ax: Axes, curve: np.ndarray, top: float, colour: str) -> None:
         over = half[curve[half] > top]
         if len(over):
             level = int(over[np.argmax(curve[over])])
-            ax.annotate(f"{curve[level]:.2f} at {level} ↑", xy=(level, top), xytext=(3 if level < 128 else -3, -3),
-                        textcoords="offset points", ha="left" if level < 128 else "right", va="top",
-                        fontsize="x-small", color=colour)
+            ax.annotate(
+                f"{curve[level]:.2f} at {level} ↑",
+                xy=(level, top),
+                xytext=(3 if level < 128 else -3, -3),
+                textcoords="offset points",
+                ha="left" if level < 128 else "right",
+                va="top",
+                fontsize="x-small",
+                color=colour,
+            )
 
 
 def dct_spectrum_figure(clean: np.ndarray, corrupted: dict[str, np.ndarray], *, title: str | None = None) -> Figure:
@@ -240,7 +249,7 @@ def dct_spectrum_figure(clean: np.ndarray, corrupted: dict[str, np.ndarray], *, 
     fig = _new_figure(figsize=(7.8, 4.2), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(*radial_dct_profile(clean), color="black", linewidth=2.4, label="clean", zorder=3)
-    for (name, images), (colour, style) in zip(corrupted.items(), _line_styles(len(corrupted))):
+    for (name, images), (colour, style) in zip(corrupted.items(), _line_styles(len(corrupted)), strict=True):
         ax.plot(*radial_dct_profile(images), color=colour, linestyle=style, linewidth=1.4, label=name)
     # A log scale: the high frequencies, where blur and noise differ, are orders of magnitude below the low ones.
     ax.set_yscale("log")
@@ -251,7 +260,9 @@ def dct_spectrum_figure(clean: np.ndarray, corrupted: dict[str, np.ndarray], *, 
     return fig
 
 
-def intensity_density_figure(clean: np.ndarray, corrupted: dict[str, np.ndarray], *, title: str | None = None) -> Figure:
+def intensity_density_figure(
+    clean: np.ndarray, corrupted: dict[str, np.ndarray], *, title: str | None = None
+) -> Figure:
     """The paper's Figure 5C: pixel-intensity densities, clean (grey fill) against each corruption (line).
 
     One subplot per corruption, at most four columns, sharing the intensity axis. The density axis shows the body
@@ -273,7 +284,7 @@ def intensity_density_figure(clean: np.ndarray, corrupted: dict[str, np.ndarray]
     fig = _new_figure(figsize=(3.2 * columns, 2.4 * rows + 0.6), layout="constrained")
     axes = fig.subplots(rows, columns, sharex=True, squeeze=False).ravel()
     levels, reference = np.arange(256), intensity_density(clean)
-    for ax, (name, images), colour in zip(axes, corrupted.items(), _colours(len(corrupted))):
+    for ax, (name, images), colour in zip(axes, corrupted.items(), _colours(len(corrupted)), strict=False):
         density = intensity_density(images)
         top = _density_limit([reference, density])
         ax.fill_between(levels, reference, step="mid", color="0.75", label="clean")

@@ -13,6 +13,7 @@ from PIL import Image
 
 from .medical_images import ImageReadError, read_medical_image
 
+
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """Reads an image file as 8-bit grey ``H×W`` or RGB ``H×W×3``: any common format, 16-bit or DICOM.
 
@@ -68,7 +69,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 def write_image(image: np.ndarray | Image.Image, path: str | os.PathLike) -> Path:
     """Writes an image atomically; the format follows the extension (PNG recommended: lossless)."""
-    pil = image if isinstance(image, Image.Image) else Image.fromarray(np.squeeze(image, axis=2) if image.ndim == 3 and image.shape[2] == 1 else image)
+    pil = (
+        image
+        if isinstance(image, Image.Image)
+        else Image.fromarray(np.squeeze(image, axis=2) if image.ndim == 3 and image.shape[2] == 1 else image)
+    )
     path = Path(path)
     with atomic_path(path) as tmp:
         try:

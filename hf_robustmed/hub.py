@@ -11,8 +11,15 @@ def is_adapter(folder: str | Path) -> bool:
     return (Path(folder) / "adapter_config.json").is_file()
 
 
-def push_folder(folder: str | Path, repo_id: str, *, repo_type: str | None = None, private: bool = False,
-                token: str | None = None, commit_message: str | None = None) -> str:
+def push_folder(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    repo_type: str | None = None,
+    private: bool = False,
+    token: str | None = None,
+    commit_message: str | None = None,
+) -> str:
     """Uploads a built folder (a benchmark, an adapter) to ``repo_id``, creating the repo if needed.
 
     A benchmark is pushed only once its build is complete (its manifest says so), an adapter once its training
@@ -59,9 +66,14 @@ def _check_pushable(folder: Path) -> None:
     from .data.builder import MANIFEST, STAGING
 
     manifest = folder / MANIFEST
-    unfinished = (folder / STAGING).is_dir() or (manifest.exists() and not json.loads(manifest.read_text()).get("complete"))
+    unfinished = (folder / STAGING).is_dir() or (
+        manifest.exists() and not json.loads(manifest.read_text()).get("complete")
+    )
     if unfinished:
         raise ValueError(f"{folder} holds an unfinished build; rerun the build to complete it before pushing")
-    if is_adapter(folder) and (folder / "training_config.yaml").exists() and \
-            not (folder / "training_summary.json").exists():
+    if (
+        is_adapter(folder)
+        and (folder / "training_config.yaml").exists()
+        and not (folder / "training_summary.json").exists()
+    ):
         raise ValueError(f"{folder} holds an unfinished training run; rerun it to finish before pushing")

@@ -34,8 +34,16 @@ __all__ = ["ImageReadError", "MedicalImage", "pil_to_uint8", "read_medical_image
 
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".dic")
 _HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
-_COLOUR_CONVERSIONS = {"CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB", "RGBX": "RGB", "RGBa": "RGBA",
-                       "La": "LA", "PA": "RGBA"}
+_COLOUR_CONVERSIONS = {
+    "CMYK": "RGB",
+    "YCbCr": "RGB",
+    "LAB": "RGB",
+    "HSV": "RGB",
+    "RGBX": "RGB",
+    "RGBa": "RGBA",
+    "La": "LA",
+    "PA": "RGBA",
+}
 
 
 class ImageReadError(ValueError):
@@ -184,8 +192,9 @@ def _read_dicom(data: bytes, max_pixels: int | None) -> MedicalImage:
     rows, columns, frames = int(ds.get("Rows", 0)), int(ds.get("Columns", 0)), int(ds.get("NumberOfFrames", 1) or 1)
     _check_pixels(columns, rows, max_pixels, "DICOM image")
     if max_pixels is not None and rows * columns * frames > 4 * max_pixels:
-        raise ImageReadError(f"the DICOM file holds {frames} frames of {columns}×{rows}: more than "
-                             f"{_megapixels(4 * max_pixels)} in all")
+        raise ImageReadError(
+            f"the DICOM file holds {frames} frames of {columns}×{rows}: more than {_megapixels(4 * max_pixels)} in all"
+        )
     try:
         array = ds.pixel_array
     except Exception as error:  # pydicom raises RuntimeError/NotImplementedError/ValueError per decoder

@@ -260,9 +260,14 @@ def _check_severities(field: str, severities: Sequence, corruptions: Sequence | 
             raise _bad(field, i, value, f"severity must be {expected}")
 
 
-def validate_examples(columns: Mapping[str, Sequence | None], *, labels: Sequence[str] = ("predictions", "references"),
-                      names: Sequence[str] = ("model", "dataset", "corruption"), severity: str = "severity",
-                      corruption: str = "corruption") -> None:
+def validate_examples(
+    columns: Mapping[str, Sequence | None],
+    *,
+    labels: Sequence[str] = ("predictions", "references"),
+    names: Sequence[str] = ("model", "dataset", "corruption"),
+    severity: str = "severity",
+    corruption: str = "corruption",
+) -> None:
     """Checks per-example inputs of the mCE, naming the field, the index and the bad value.
 
     Columns that are absent or ``None`` are skipped (checked where they are given).
@@ -307,8 +312,10 @@ def results_from_predictions(examples: pd.DataFrame) -> pd.DataFrame:
     """
     keys = ["model", *_CELL]
     _require_columns(examples, [*keys, "reference", "prediction"], "examples")
-    validate_examples({name: examples[name].tolist() for name in [*keys, "reference", "prediction"]},
-                      labels=("prediction", "reference"))
+    validate_examples(
+        {name: examples[name].tolist() for name in [*keys, "reference", "prediction"]},
+        labels=("prediction", "reference"),
+    )
     rows = [
         (*key, "accuracy", accuracy(group["reference"], group["prediction"]), len(group))
         for key, group in examples.groupby(keys, sort=False)
@@ -340,8 +347,14 @@ def _errors(results: pd.DataFrame) -> pd.Series:
         raise ValueError("results hold no 'accuracy' rows")
     keys = ["model", *_CELL]
     index = pd.MultiIndex.from_arrays(
-        [rows["model"].astype(str), rows["dataset"].astype(str), rows["corruption"].astype(str),
-         rows["severity"].astype(int)], names=keys)
+        [
+            rows["model"].astype(str),
+            rows["dataset"].astype(str),
+            rows["corruption"].astype(str),
+            rows["severity"].astype(int),
+        ],
+        names=keys,
+    )
     if index.has_duplicates:
         raise ValueError(f"duplicate accuracy rows for {_cell_names(index[index.duplicated()].unique())}")
     bad_clean = index[(index.get_level_values("corruption") == CLEAN) & (index.get_level_values("severity") != 0)]
@@ -351,8 +364,10 @@ def _errors(results: pd.DataFrame) -> pd.Series:
     bad = ~((values >= 0) & (values <= 1))  # NaN included
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"accuracy values must lie in [0, 1]: column 'value' is {_shown(rows['value'].iloc[first])} "
-                         f"for {_cell_names(index[[first]])} ({int(bad.sum())} bad value(s) in all)")
+        raise ValueError(
+            f"accuracy values must lie in [0, 1]: column 'value' is {_shown(rows['value'].iloc[first])} "
+            f"for {_cell_names(index[[first]])} ({int(bad.sum())} bad value(s) in all)"
+        )
     return pd.Series(1.0 - values, index=index, name="error").sort_index()
 
 
@@ -376,12 +391,14 @@ def _check_reference(cells: pd.Series, reference: str) -> None:
 def _check_same_cells(cells: pd.Series, ref: pd.Series, model: str, reference: str) -> None:
     missing = ref.index.difference(cells.index)
     if len(missing):
-        raise ValueError(f"model {model!r} lacks {len(missing)} cell(s) that reference {reference!r} has: "
-                         f"{_cell_names(missing)}")
+        raise ValueError(
+            f"model {model!r} lacks {len(missing)} cell(s) that reference {reference!r} has: {_cell_names(missing)}"
+        )
     extra = cells.index.difference(ref.index)
     if len(extra):
-        raise ValueError(f"reference {reference!r} lacks {len(extra)} cell(s) needed for model {model!r}: "
-                         f"{_cell_names(extra)}")
+        raise ValueError(
+            f"reference {reference!r} lacks {len(extra)} cell(s) needed for model {model!r}: {_cell_names(extra)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -399,8 +416,12 @@ def _sums(cells: pd.Series) -> _Sums:
     clean = cells[is_clean].droplevel(["corruption", "severity"])
     corrupted = cells[~is_clean]
     drop = corrupted - clean.loc[corrupted.index.get_level_values("dataset")].to_numpy()
-    return _Sums(corrupted.groupby(level=_PAIR).sum(), drop.groupby(level=_PAIR).sum(), clean,
-                 corrupted.groupby(level="dataset").mean())
+    return _Sums(
+        corrupted.groupby(level=_PAIR).sum(),
+        drop.groupby(level=_PAIR).sum(),
+        clean,
+        corrupted.groupby(level="dataset").mean(),
+    )
 
 
 @dataclass(frozen=True)
@@ -412,19 +433,26 @@ class _Denominators:
     clean: pd.Series
 
     def excluded(self) -> dict[str, int]:
-        return {"excluded_ce": int(self.ce.isna().sum()), "excluded_rel_ce": int(self.rel_ce.isna().sum()),
-                "excluded_clean_err": int(self.clean.isna().sum())}
+        return {
+            "excluded_ce": int(self.ce.isna().sum()),
+            "excluded_rel_ce": int(self.rel_ce.isna().sum()),
+            "excluded_clean_err": int(self.clean.isna().sum()),
+        }
 
 
 def _denominators(ref: _Sums, reference: str) -> _Denominators:
     ce, rel_ce, clean = ref.error.where(ref.error > 0), ref.drop.where(ref.drop > 0), ref.clean.where(ref.clean > 0)
-    for values, what, why in ((ce, "CE", "error summed over severities is 0"),
-                              (rel_ce, "relative CE", "error summed over severities, less its clean error, is <= 0"),
-                              (clean, "CleanErr", "clean error is 0")):
+    for values, what, why in (
+        (ce, "CE", "error summed over severities is 0"),
+        (rel_ce, "relative CE", "error summed over severities, less its clean error, is <= 0"),
+        (clean, "CleanErr", "clean error is 0"),
+    ):
         undefined = values.index[values.isna()]
         if len(undefined):
-            _undefined(f"{what} undefined for {_cell_names(undefined, limit=len(undefined))} (reference "
-                       f"{reference!r}: {why}); NaN, left out of the means")
+            _undefined(
+                f"{what} undefined for {_cell_names(undefined, limit=len(undefined))} (reference "
+                f"{reference!r}: {why}); NaN, left out of the means"
+            )
     return _Denominators(ce, rel_ce, clean)
 
 
@@ -434,7 +462,9 @@ def _reference(errors: pd.Series, reference: str) -> tuple[pd.Series, _Denominat
     return ref, _denominators(_sums(ref), reference)
 
 
-def _ratios(cells: pd.Series, ref: pd.Series, den: _Denominators, model: str, reference: str) -> tuple[_Sums, pd.DataFrame]:
+def _ratios(
+    cells: pd.Series, ref: pd.Series, den: _Denominators, model: str, reference: str
+) -> tuple[_Sums, pd.DataFrame]:
     _check_same_cells(cells, ref, model, reference)
     sums = _sums(cells.reindex(ref.index))
     frame = pd.DataFrame({"ce": sums.error / den.ce, "rel_ce": sums.drop / den.rel_ce})
@@ -472,8 +502,14 @@ def _dataset_scores(sums: _Sums, ratios: pd.DataFrame, den: _Denominators) -> pd
     (dataset, corruption) pairs: all, and those whose CE and relative CE are defined (the means rest on them)."""
     groups = ratios.groupby(level="dataset")
     by_dataset = groups.mean()  # NaN ratios are left out
-    scores = 100 * pd.DataFrame({"clean_err": sums.clean / den.clean, "mce": by_dataset["ce"],
-                                 "rel_mce": by_dataset["rel_ce"], "mean_err": sums.mean})
+    scores = 100 * pd.DataFrame(
+        {
+            "clean_err": sums.clean / den.clean,
+            "mce": by_dataset["ce"],
+            "rel_mce": by_dataset["rel_ce"],
+            "mean_err": sums.mean,
+        }
+    )
     counts = groups.count()
     return scores.assign(pairs=groups.size(), ce_pairs=counts["ce"], rel_ce_pairs=counts["rel_ce"])
 
@@ -504,8 +540,9 @@ def _model_row(scores: pd.DataFrame, collections: Mapping[str, Sequence[str]]) -
     return row
 
 
-def mce_table(results: pd.DataFrame, reference: str = "clip-vit-b16",
-              collections: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+def mce_table(
+    results: pd.DataFrame, reference: str = "clip-vit-b16", collections: Mapping[str, Sequence[str]] | None = None
+) -> pd.DataFrame:
     """The mean corruption error table: one row per model, scored against a reference model (x 100).
 
     Per dataset d: ``clean_err/d = 100 E^f_clean / E^ref_clean``, ``mce/d = 100 mean_c CE``, ``rel_mce/d = 100
@@ -549,12 +586,17 @@ def _group_scores(ces: pd.DataFrame, mask: pd.Series) -> dict[str, float | int]:
     """mCE and relative mCE (x 100) over the pairs in ``mask``: the mean over datasets of each dataset's mean."""
     part = ces[mask]
     by_dataset = part.groupby("dataset")[["ce", "rel_ce"]].mean()
-    return {"mce": 100 * by_dataset["ce"].mean(), "rel_mce": 100 * by_dataset["rel_ce"].mean(), "pairs": len(part),
-            "datasets": int(by_dataset["ce"].notna().sum())}
+    return {
+        "mce": 100 * by_dataset["ce"].mean(),
+        "rel_mce": 100 * by_dataset["rel_ce"].mean(),
+        "pairs": len(part),
+        "datasets": int(by_dataset["ce"].notna().sum()),
+    }
 
 
-def seen_held_out_mce(results: pd.DataFrame, seen: Sequence[str] | Mapping[str, Sequence[str]],
-                      reference: str = "clip-vit-b16") -> pd.DataFrame:
+def seen_held_out_mce(
+    results: pd.DataFrame, seen: Sequence[str] | Mapping[str, Sequence[str]], reference: str = "clip-vit-b16"
+) -> pd.DataFrame:
     """mCE on the corruptions seen in training and on those held out, separately, one row per model.
 
     A model trained with corruption augmentation (RobustMedCLIP with ``augment``) is not tested by the corruptions
@@ -600,81 +642,171 @@ def seen_held_out_mce(results: pd.DataFrame, seen: Sequence[str] | Mapping[str, 
 # of each corruption of the dataset's MedMNIST-C set. Verbatim from medmnistc 0.1.0 (medmnistc/utils/baselines.py).
 ALEXNET_BASELINES: dict[str, dict[str, float]] = {
     "pathmnist": {
-        "clean": 0.08839299601334816, "pixelate": 0.20934201922262957, "jpeg_compression": 0.24709267033930377,
-        "defocus_blur": 0.4621259742146214, "motion_blur": 0.3689076534699618, "brightness_up": 0.41551581022730166,
-        "brightness_down": 0.2811688318161528, "contrast_up": 0.2338925659881773, "contrast_down": 0.13718687818913905,
-        "saturate": 0.3341143518079194, "stain_deposit": 0.24930831751137275, "bubble": 0.10818301335634566,
+        "clean": 0.08839299601334816,
+        "pixelate": 0.20934201922262957,
+        "jpeg_compression": 0.24709267033930377,
+        "defocus_blur": 0.4621259742146214,
+        "motion_blur": 0.3689076534699618,
+        "brightness_up": 0.41551581022730166,
+        "brightness_down": 0.2811688318161528,
+        "contrast_up": 0.2338925659881773,
+        "contrast_down": 0.13718687818913905,
+        "saturate": 0.3341143518079194,
+        "stain_deposit": 0.24930831751137275,
+        "bubble": 0.10818301335634566,
     },
     "bloodmnist": {
-        "clean": 0.018369282094266692, "pixelate": 0.05975618949678589, "jpeg_compression": 0.13976187053705183,
-        "defocus_blur": 0.22399795597780647, "motion_blur": 0.1845192137218041, "brightness_up": 0.06946294328845175,
-        "brightness_down": 0.0790077546902872, "contrast_up": 0.05215362284240639, "contrast_down": 0.07966068499560328,
-        "saturate": 0.03478558170020538, "stain_deposit": 0.18536119379858546, "bubble": 0.12898833684644578,
+        "clean": 0.018369282094266692,
+        "pixelate": 0.05975618949678589,
+        "jpeg_compression": 0.13976187053705183,
+        "defocus_blur": 0.22399795597780647,
+        "motion_blur": 0.1845192137218041,
+        "brightness_up": 0.06946294328845175,
+        "brightness_down": 0.0790077546902872,
+        "contrast_up": 0.05215362284240639,
+        "contrast_down": 0.07966068499560328,
+        "saturate": 0.03478558170020538,
+        "stain_deposit": 0.18536119379858546,
+        "bubble": 0.12898833684644578,
     },
     "dermamnist": {
-        "clean": 0.3985775597242611, "pixelate": 0.5105118313063095, "jpeg_compression": 0.47716296678659287,
-        "gaussian_noise": 0.770161396521756, "speckle_noise": 0.7688784860204994, "impulse_noise": 0.7995552265467947,
-        "shot_noise": 0.8391552104792783, "defocus_blur": 0.7008318467374395, "motion_blur": 0.6266414682428412,
-        "zoom_blur": 0.5277668583085878, "brightness_up": 0.4473990148869178, "brightness_down": 0.5772968080812169,
-        "contrast_up": 0.430415384126964, "contrast_down": 0.5398210493891896, "black_corner": 0.7591457853547467,
+        "clean": 0.3985775597242611,
+        "pixelate": 0.5105118313063095,
+        "jpeg_compression": 0.47716296678659287,
+        "gaussian_noise": 0.770161396521756,
+        "speckle_noise": 0.7688784860204994,
+        "impulse_noise": 0.7995552265467947,
+        "shot_noise": 0.8391552104792783,
+        "defocus_blur": 0.7008318467374395,
+        "motion_blur": 0.6266414682428412,
+        "zoom_blur": 0.5277668583085878,
+        "brightness_up": 0.4473990148869178,
+        "brightness_down": 0.5772968080812169,
+        "contrast_up": 0.430415384126964,
+        "contrast_down": 0.5398210493891896,
+        "black_corner": 0.7591457853547467,
         "characters": 0.4461917314736283,
     },
     "retinamnist": {
-        "clean": 0.5582064849927977, "pixelate": 0.6017003263074344, "jpeg_compression": 0.6795223564688244,
-        "gaussian_noise": 0.7040832524914012, "speckle_noise": 0.6135258841167651, "defocus_blur": 0.6882905018079196,
-        "motion_blur": 0.7075760943057883, "brightness_down": 0.5844791133844842, "contrast_down": 0.6092882382338243,
+        "clean": 0.5582064849927977,
+        "pixelate": 0.6017003263074344,
+        "jpeg_compression": 0.6795223564688244,
+        "gaussian_noise": 0.7040832524914012,
+        "speckle_noise": 0.6135258841167651,
+        "defocus_blur": 0.6882905018079196,
+        "motion_blur": 0.7075760943057883,
+        "brightness_down": 0.5844791133844842,
+        "contrast_down": 0.6092882382338243,
     },
     "tissuemnist": {
-        "clean": 0.3917787199385978, "pixelate": 0.49272908707597907, "jpeg_compression": 0.508070087070269,
-        "impulse_noise": 0.7970869222746931, "gaussian_blur": 0.4805143361974326, "brightness_up": 0.4618274173802247,
-        "brightness_down": 0.51981943234386, "contrast_up": 0.5026233641102424, "contrast_down": 0.5369342652194591,
+        "clean": 0.3917787199385978,
+        "pixelate": 0.49272908707597907,
+        "jpeg_compression": 0.508070087070269,
+        "impulse_noise": 0.7970869222746931,
+        "gaussian_blur": 0.4805143361974326,
+        "brightness_up": 0.4618274173802247,
+        "brightness_down": 0.51981943234386,
+        "contrast_up": 0.5026233641102424,
+        "contrast_down": 0.5369342652194591,
     },
     "octmnist": {
-        "clean": 0.20199999999999996, "pixelate": 0.3124, "jpeg_compression": 0.29640000000000005,
-        "speckle_noise": 0.386, "defocus_blur": 0.3084, "motion_blur": 0.4892, "contrast_down": 0.4196,
+        "clean": 0.20199999999999996,
+        "pixelate": 0.3124,
+        "jpeg_compression": 0.29640000000000005,
+        "speckle_noise": 0.386,
+        "defocus_blur": 0.3084,
+        "motion_blur": 0.4892,
+        "contrast_down": 0.4196,
     },
     "breastmnist": {
-        "clean": 0.14536340852130336, "pixelate": 0.46127819548872184, "jpeg_compression": 0.2986215538847118,
-        "speckle_noise": 0.38709273182957393, "motion_blur": 0.25902255639097743, "brightness_up": 0.3197994987468672,
-        "brightness_down": 0.21127819548872181, "contrast_down": 0.15864661654135334,
+        "clean": 0.14536340852130336,
+        "pixelate": 0.46127819548872184,
+        "jpeg_compression": 0.2986215538847118,
+        "speckle_noise": 0.38709273182957393,
+        "motion_blur": 0.25902255639097743,
+        "brightness_up": 0.3197994987468672,
+        "brightness_down": 0.21127819548872181,
+        "contrast_down": 0.15864661654135334,
     },
     "chestmnist": {
-        "clean": 0.2839064387513035, "pixelate": 0.44895070087295996, "jpeg_compression": 0.34575690815860566,
-        "gaussian_noise": 0.47688317292098203, "speckle_noise": 0.45687894795025785,
-        "impulse_noise": 0.48553631547337917, "shot_noise": 0.4926966815396587, "gaussian_blur": 0.3176801263607164,
-        "brightness_up": 0.2993721457134663, "brightness_down": 0.29711530406534037,
-        "contrast_up": 0.28751004051276824, "contrast_down": 0.2954742427570406, "gamma_corr_up": 0.287462117104012,
+        "clean": 0.2839064387513035,
+        "pixelate": 0.44895070087295996,
+        "jpeg_compression": 0.34575690815860566,
+        "gaussian_noise": 0.47688317292098203,
+        "speckle_noise": 0.45687894795025785,
+        "impulse_noise": 0.48553631547337917,
+        "shot_noise": 0.4926966815396587,
+        "gaussian_blur": 0.3176801263607164,
+        "brightness_up": 0.2993721457134663,
+        "brightness_down": 0.29711530406534037,
+        "contrast_up": 0.28751004051276824,
+        "contrast_down": 0.2954742427570406,
+        "gamma_corr_up": 0.287462117104012,
         "gamma_corr_down": 0.2891642074561852,
     },
     "pneumoniamnist": {
-        "clean": 0.10085470085470083, "pixelate": 0.22102564102564104, "jpeg_compression": 0.2798290598290598,
-        "gaussian_noise": 0.4414529914529915, "speckle_noise": 0.3457264957264957, "impulse_noise": 0.4581196581196581,
-        "shot_noise": 0.4106837606837607, "gaussian_blur": 0.2730769230769231, "brightness_up": 0.14649572649572645,
-        "brightness_down": 0.2782051282051282, "contrast_up": 0.09529914529914527,
-        "contrast_down": 0.23743589743589744, "gamma_corr_up": 0.09606837606837607,
+        "clean": 0.10085470085470083,
+        "pixelate": 0.22102564102564104,
+        "jpeg_compression": 0.2798290598290598,
+        "gaussian_noise": 0.4414529914529915,
+        "speckle_noise": 0.3457264957264957,
+        "impulse_noise": 0.4581196581196581,
+        "shot_noise": 0.4106837606837607,
+        "gaussian_blur": 0.2730769230769231,
+        "brightness_up": 0.14649572649572645,
+        "brightness_down": 0.2782051282051282,
+        "contrast_up": 0.09529914529914527,
+        "contrast_down": 0.23743589743589744,
+        "gamma_corr_up": 0.09606837606837607,
         "gamma_corr_down": 0.16641025641025642,
     },
     "organamnist": {
-        "clean": 0.050053710403475504, "pixelate": 0.07589728744538755, "jpeg_compression": 0.10233182799848468,
-        "gaussian_noise": 0.558867512509986, "speckle_noise": 0.5008977196696448, "impulse_noise": 0.6005122792556206,
-        "shot_noise": 0.5704549211261293, "gaussian_blur": 0.23340661727240267, "brightness_up": 0.14763547790322412,
-        "brightness_down": 0.2646445055204496, "contrast_up": 0.10977873034814234, "contrast_down": 0.1268424696095805,
-        "gamma_corr_up": 0.10360009998047674, "gamma_corr_down": 0.10577092296366888,
+        "clean": 0.050053710403475504,
+        "pixelate": 0.07589728744538755,
+        "jpeg_compression": 0.10233182799848468,
+        "gaussian_noise": 0.558867512509986,
+        "speckle_noise": 0.5008977196696448,
+        "impulse_noise": 0.6005122792556206,
+        "shot_noise": 0.5704549211261293,
+        "gaussian_blur": 0.23340661727240267,
+        "brightness_up": 0.14763547790322412,
+        "brightness_down": 0.2646445055204496,
+        "contrast_up": 0.10977873034814234,
+        "contrast_down": 0.1268424696095805,
+        "gamma_corr_up": 0.10360009998047674,
+        "gamma_corr_down": 0.10577092296366888,
     },
     "organcmnist": {
-        "clean": 0.07596783210891289, "pixelate": 0.12161270665759313, "jpeg_compression": 0.10754481922990186,
-        "gaussian_noise": 0.5736544084235357, "speckle_noise": 0.5130960298987614, "impulse_noise": 0.5997780092763433,
-        "shot_noise": 0.5492477253691926, "gaussian_blur": 0.316895537101905, "brightness_up": 0.16011849294420644,
-        "brightness_down": 0.2324271692594097, "contrast_up": 0.09991836613387597,
-        "contrast_down": 0.15327395964015147, "gamma_corr_up": 0.1426418229218433,
+        "clean": 0.07596783210891289,
+        "pixelate": 0.12161270665759313,
+        "jpeg_compression": 0.10754481922990186,
+        "gaussian_noise": 0.5736544084235357,
+        "speckle_noise": 0.5130960298987614,
+        "impulse_noise": 0.5997780092763433,
+        "shot_noise": 0.5492477253691926,
+        "gaussian_blur": 0.316895537101905,
+        "brightness_up": 0.16011849294420644,
+        "brightness_down": 0.2324271692594097,
+        "contrast_up": 0.09991836613387597,
+        "contrast_down": 0.15327395964015147,
+        "gamma_corr_up": 0.1426418229218433,
         "gamma_corr_down": 0.12390902424472901,
     },
     "organsmnist": {
-        "clean": 0.24300485476777922, "pixelate": 0.31259415418134306, "jpeg_compression": 0.26996994867350865,
-        "gaussian_noise": 0.5889124203738291, "speckle_noise": 0.5450100158501043, "impulse_noise": 0.6010108858901404,
-        "shot_noise": 0.5519125643755777, "gaussian_blur": 0.4466645657200248, "brightness_up": 0.3598501969979232,
-        "brightness_down": 0.3592866403894267, "contrast_up": 0.2871702451645464, "contrast_down": 0.3128243336438499,
-        "gamma_corr_up": 0.30253196514691594, "gamma_corr_down": 0.3116016263827458,
+        "clean": 0.24300485476777922,
+        "pixelate": 0.31259415418134306,
+        "jpeg_compression": 0.26996994867350865,
+        "gaussian_noise": 0.5889124203738291,
+        "speckle_noise": 0.5450100158501043,
+        "impulse_noise": 0.6010108858901404,
+        "shot_noise": 0.5519125643755777,
+        "gaussian_blur": 0.4466645657200248,
+        "brightness_up": 0.3598501969979232,
+        "brightness_down": 0.3592866403894267,
+        "contrast_up": 0.2871702451645464,
+        "contrast_down": 0.3128243336438499,
+        "gamma_corr_up": 0.30253196514691594,
+        "gamma_corr_down": 0.3116016263827458,
     },
 }
 
@@ -742,6 +874,12 @@ def balanced_error_scores(be_by_cell: Mapping[tuple[str, int] | str, float], dat
         rbe_den = None if base is None or base_clean is None else base - base_clean
         rbe[name] = _ratio_or_nan(mean - clean, rbe_den, f"rBE of {dataset}/{name}")
     excluded = sum(np.isnan(v) for v in [*be.values(), *rbe.values()])
-    return {"be": _nanmean(list(be.values())), "rbe": _nanmean(list(rbe.values())), "clean": clean,
-            "be_by_corruption": be, "rbe_by_corruption": rbe, "excluded": int(excluded),
-            "missing_corruptions": missing}
+    return {
+        "be": _nanmean(list(be.values())),
+        "rbe": _nanmean(list(rbe.values())),
+        "clean": clean,
+        "be_by_corruption": be,
+        "rbe_by_corruption": rbe,
+        "excluded": int(excluded),
+        "missing_corruptions": missing,
+    }

@@ -40,31 +40,73 @@ from .models.preprocess import OPENAI_MEAN, OPENAI_STD, ImageTransform
 from .models.prompts import PAPER_TEMPLATE, build_prompts
 from .models.registry import family_of
 
-__all__ = ["OPENAI_MEAN", "OPENAI_STD", "ORIGINAL_CLASS_NAMES", "PROTOCOLS", "Protocol", "ProtocolModel",
-           "apply_protocol", "family_of", "get_protocol", "protocol_image_transform", "protocol_transform"]
+__all__ = [
+    "OPENAI_MEAN",
+    "OPENAI_STD",
+    "ORIGINAL_CLASS_NAMES",
+    "PROTOCOLS",
+    "Protocol",
+    "ProtocolModel",
+    "apply_protocol",
+    "family_of",
+    "get_protocol",
+    "protocol_image_transform",
+    "protocol_transform",
+]
 
 # The prompt class lists of the original code (cls_to_names.py), for the paper's 12 datasets. For MedMNIST and
 # for aml and pneumonia they follow the data's label order; for the other five MedIMeta datasets they do not.
-ORIGINAL_CLASS_NAMES: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "aml": ("BAS Basophil", "EBO Erythroblast", "EOS Eosinophil", "KSC Smudge cell", "LYA Lymphocyte (atypical)",
-            "LYT Lymphocyte (typical)", "MMZ Metamyelocyte", "MOB Monoblast", "MON Monocyte", "MYB Myelocyte",
-            "MYO Myeloblast", "NGB Neutrophil (band)", "NGS Neutrophil (segmented)", "PMB Promyelocyte (bilobled)",
-            "PMO Promyelocyte"),
-    "pbc": ("basophil", "eosinophil", "erythroblast", "immature granulocyte", "lymphocyte", "monocyte",
-            "neutrophil", "platelet"),
-    "fundus": ("abnormal", "normal"),
-    "mammo_calc": ("malignant", "benign"),
-    "mammo_mass": ("malignant", "benign"),
-    "oct": ("CNV", "NORMAL", "DME", "DRUSEN"),
-    "pneumonia": ("NORMAL", "BACTERIA", "VIRUS"),
-    "bloodmnist": ("basophil", "eosinophil", "erythroblast",
-                   "immature granulocytes(myelocytes, metamyelocytes and promyelocytes)", "lymphocyte", "monocyte",
-                   "neutrophil", "platelet"),
-    "retinamnist": ("0", "1", "2", "3", "4"),
-    "breastmnist": ("malignant", "normal, benign"),
-    "octmnist": ("choroidal neovascularization", "diabetic macular edema", "drusen", "normal"),
-    "pneumoniamnist": ("normal", "pneumonia"),
-})
+ORIGINAL_CLASS_NAMES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "aml": (
+            "BAS Basophil",
+            "EBO Erythroblast",
+            "EOS Eosinophil",
+            "KSC Smudge cell",
+            "LYA Lymphocyte (atypical)",
+            "LYT Lymphocyte (typical)",
+            "MMZ Metamyelocyte",
+            "MOB Monoblast",
+            "MON Monocyte",
+            "MYB Myelocyte",
+            "MYO Myeloblast",
+            "NGB Neutrophil (band)",
+            "NGS Neutrophil (segmented)",
+            "PMB Promyelocyte (bilobled)",
+            "PMO Promyelocyte",
+        ),
+        "pbc": (
+            "basophil",
+            "eosinophil",
+            "erythroblast",
+            "immature granulocyte",
+            "lymphocyte",
+            "monocyte",
+            "neutrophil",
+            "platelet",
+        ),
+        "fundus": ("abnormal", "normal"),
+        "mammo_calc": ("malignant", "benign"),
+        "mammo_mass": ("malignant", "benign"),
+        "oct": ("CNV", "NORMAL", "DME", "DRUSEN"),
+        "pneumonia": ("NORMAL", "BACTERIA", "VIRUS"),
+        "bloodmnist": (
+            "basophil",
+            "eosinophil",
+            "erythroblast",
+            "immature granulocytes(myelocytes, metamyelocytes and promyelocytes)",
+            "lymphocyte",
+            "monocyte",
+            "neutrophil",
+            "platelet",
+        ),
+        "retinamnist": ("0", "1", "2", "3", "4"),
+        "breastmnist": ("malignant", "normal, benign"),
+        "octmnist": ("choroidal neovascularization", "diabetic macular edema", "drusen", "normal"),
+        "pneumoniamnist": ("normal", "pneumonia"),
+    }
+)
+
 
 @dataclass(frozen=True)
 class Protocol:
@@ -107,8 +149,10 @@ class Protocol:
             ValueError: If the protocol fixes its templates and ``templates`` differ.
         """
         if self.templates is not None and tuple(templates) != self.templates:
-            raise ValueError(f"protocol {self.name!r} uses the original template only ({list(self.templates)}), "
-                             f"got {list(templates)}")
+            raise ValueError(
+                f"protocol {self.name!r} uses the original template only ({list(self.templates)}), "
+                f"got {list(templates)}"
+            )
         return tuple(templates)
 
     def class_names_for(self, dataset: str, data_names: Sequence[str]) -> list[str]:
@@ -121,43 +165,63 @@ class Protocol:
         if names is None:
             return list(data_names)
         if sorted(names) != sorted(data_names):
-            raise ValueError(f"protocol {self.name!r}: its class names of {dataset!r} {list(names)} are not the "
-                             f"data's {list(data_names)} reordered")
+            raise ValueError(
+                f"protocol {self.name!r}: its class names of {dataset!r} {list(names)} are not the "
+                f"data's {list(data_names)} reordered"
+            )
         return list(names)
 
     def record(self) -> dict:
         """The protocol as JSON-able data (for summaries)."""
         return {
-            "name": self.name, "description": self.description, "defects": list(self.defects),
-            "preprocessing": "model's own" if self.image_size is None else
-            f"Resize({self.image_size}, bicubic) + CenterCrop({self.image_size}) + Normalize(mean={list(self.mean)}, "
-            f"std={list(self.std)})",
-            "double_normalised": sorted(self.double_normalised), "unnormalised_text": sorted(self.raw_text),
-            "logit_scale": self.logit_scale, "templates": None if self.templates is None else list(self.templates),
+            "name": self.name,
+            "description": self.description,
+            "defects": list(self.defects),
+            "preprocessing": "model's own"
+            if self.image_size is None
+            else f"Resize({self.image_size}, bicubic) + CenterCrop({self.image_size}) + "
+            f"Normalize(mean={list(self.mean)}, std={list(self.std)})",
+            "double_normalised": sorted(self.double_normalised),
+            "unnormalised_text": sorted(self.raw_text),
+            "logit_scale": self.logit_scale,
+            "templates": None if self.templates is None else list(self.templates),
             "class_name_lists": sorted(self.class_names),
             "defects_not_reproduced": dict(self.not_reproduced),
             "eval_mode": "every model in eval mode (dropout off, BatchNorm running statistics)",
         }
 
 
-D15 = ("the original evaluation (MedclipZeroShot, RobustMedClip.load, evaluate.py) never calls .eval() on "
-       "MedCLIP and RobustMedCLIP: dropout stays active and MedCLIP-ResNet's BatchNorm uses batch statistics, so "
-       "the original numbers for them are stochastic and batch-dependent. Not reproduced: every model is "
-       "evaluated in eval mode (deterministic)")
+D15 = (
+    "the original evaluation (MedclipZeroShot, RobustMedClip.load, evaluate.py) never calls .eval() on "
+    "MedCLIP and RobustMedCLIP: dropout stays active and MedCLIP-ResNet's BatchNorm uses batch statistics, so "
+    "the original numbers for them are stochastic and batch-dependent. Not reproduced: every model is "
+    "evaluated in eval mode (deterministic)"
+)
 
-PROTOCOLS: Mapping[str, Protocol] = MappingProxyType({
-    "standard": Protocol(
-        "standard", "each model's own preprocessing, class names in the data's label order, L2-normalised text "
-        "features, logit_scale · cosine (SPEC §5.2)"),
-    "rmc": Protocol(
-        "rmc", "paper-faithful: the original RobustMedCLIP evaluation code with its defects D2, D3, D4, D6 "
-        "(SPEC §5.1, §11); not comparable with 'standard' results. Known defect NOT reproduced: D15, the "
-        "original never switched MedCLIP and RobustMedCLIP to eval mode (dropout active, BatchNorm batch "
-        "statistics in MedCLIP-ResNet), so its numbers for them are stochastic; here every model runs in eval mode",
-        image_size=224, double_normalised=frozenset({"clip"}), raw_text=frozenset({"biomedclip", "unimedclip"}),
-        logit_scale=False, class_names=ORIGINAL_CLASS_NAMES, templates=(PAPER_TEMPLATE,),
-        defects=("D2", "D3", "D4", "D6"), not_reproduced=MappingProxyType({"D15": D15})),
-})
+PROTOCOLS: Mapping[str, Protocol] = MappingProxyType(
+    {
+        "standard": Protocol(
+            "standard",
+            "each model's own preprocessing, class names in the data's label order, L2-normalised text "
+            "features, logit_scale · cosine (SPEC §5.2)",
+        ),
+        "rmc": Protocol(
+            "rmc",
+            "paper-faithful: the original RobustMedCLIP evaluation code with its defects D2, D3, D4, D6 "
+            "(SPEC §5.1, §11); not comparable with 'standard' results. Known defect NOT reproduced: D15, the "
+            "original never switched MedCLIP and RobustMedCLIP to eval mode (dropout active, BatchNorm batch "
+            "statistics in MedCLIP-ResNet), so its numbers for them are stochastic; here every model runs in eval mode",
+            image_size=224,
+            double_normalised=frozenset({"clip"}),
+            raw_text=frozenset({"biomedclip", "unimedclip"}),
+            logit_scale=False,
+            class_names=ORIGINAL_CLASS_NAMES,
+            templates=(PAPER_TEMPLATE,),
+            defects=("D2", "D3", "D4", "D6"),
+            not_reproduced=MappingProxyType({"D15": D15}),
+        ),
+    }
+)
 
 
 def get_protocol(name: str | Protocol) -> Protocol:
@@ -180,8 +244,12 @@ def protocol_transform(protocol: Protocol, family: str | None):
     from torchvision import transforms
 
     normalise = transforms.Normalize(protocol.mean, protocol.std)
-    steps = [transforms.Resize(protocol.image_size, interpolation=transforms.InterpolationMode.BICUBIC),
-             transforms.CenterCrop(protocol.image_size), transforms.ToTensor(), normalise]
+    steps = [
+        transforms.Resize(protocol.image_size, interpolation=transforms.InterpolationMode.BICUBIC),
+        transforms.CenterCrop(protocol.image_size),
+        transforms.ToTensor(),
+        normalise,
+    ]
     if family in protocol.double_normalised:
         steps.append(normalise)
     return transforms.Compose(steps)
@@ -194,9 +262,14 @@ def protocol_image_transform(protocol: Protocol, family: str | None) -> ImageTra
     """
     if protocol.image_size is None:
         return None
-    return ImageTransform(size=protocol.image_size, resize_mode="shortest", interpolation="bicubic",
-                          mean=protocol.mean, std=protocol.std,
-                          normalise_times=2 if family in protocol.double_normalised else 1)
+    return ImageTransform(
+        size=protocol.image_size,
+        resize_mode="shortest",
+        interpolation="bicubic",
+        mean=protocol.mean,
+        std=protocol.std,
+        normalise_times=2 if family in protocol.double_normalised else 1,
+    )
 
 
 class ProtocolModel:

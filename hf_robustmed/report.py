@@ -47,14 +47,42 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["LEADERBOARD_COLUMNS", "REPORT_FILES", "corruption_error_figure", "covered_scores", "dataset_error_figure",
-           "dataset_figure", "leaderboard", "load_results", "model_label", "model_weights", "pairs_text",
-           "write_report"]
+__all__ = [
+    "LEADERBOARD_COLUMNS",
+    "REPORT_FILES",
+    "corruption_error_figure",
+    "covered_scores",
+    "dataset_error_figure",
+    "dataset_figure",
+    "leaderboard",
+    "load_results",
+    "model_label",
+    "model_weights",
+    "pairs_text",
+    "write_report",
+]
 
-REPORT_FILES = ("report.md", "leaderboard.csv", "accuracy_vs_severity.png", "radar_top1.png", "radar_ce.png",
-                "mce_per_corruption.png")
-LEADERBOARD_COLUMNS = ("model", "weights", "mce", "clean_err", "rel_mce", "mean_err", "clean_acc", "corrupted_acc",
-                       "pairs", "ce_pairs", "rel_ce_pairs")
+REPORT_FILES = (
+    "report.md",
+    "leaderboard.csv",
+    "accuracy_vs_severity.png",
+    "radar_top1.png",
+    "radar_ce.png",
+    "mce_per_corruption.png",
+)
+LEADERBOARD_COLUMNS = (
+    "model",
+    "weights",
+    "mce",
+    "clean_err",
+    "rel_mce",
+    "mean_err",
+    "clean_acc",
+    "corrupted_acc",
+    "pairs",
+    "ce_pairs",
+    "rel_ce_pairs",
+)
 WEIGHTS_COLUMN = "weights"  # written by hf-robustmed evaluate from each model's provenance["weights"]
 STANDIN, UNKNOWN = "stand-in", "unknown"
 _FIGURE_TITLES = {
@@ -99,9 +127,11 @@ def model_weights(results: pd.DataFrame) -> dict[str, str]:
     if WEIGHTS_COLUMN not in results.columns:
         return dict.fromkeys(models, UNKNOWN)
     kinds = results.groupby(results["model"].astype(str))[WEIGHTS_COLUMN].agg(
-        lambda values: set(values.dropna().astype(str)))
-    return {m: STANDIN if STANDIN in kinds[m] else next(iter(kinds[m])) if len(kinds[m]) == 1 else UNKNOWN
-            for m in models}
+        lambda values: set(values.dropna().astype(str))
+    )
+    return {
+        m: STANDIN if STANDIN in kinds[m] else next(iter(kinds[m])) if len(kinds[m]) == 1 else UNKNOWN for m in models
+    }
 
 
 def model_label(model: str, weights: str | None) -> str:
@@ -164,8 +194,14 @@ class _Scores:
 def _accuracies(results: pd.DataFrame) -> pd.Series:
     rows = results[results["metric"] == "accuracy"]
     index = pd.MultiIndex.from_arrays(
-        [rows["model"].astype(str), rows["dataset"].astype(str), rows["corruption"].astype(str),
-         rows["severity"].astype(int)], names=["model", "dataset", "corruption", "severity"])
+        [
+            rows["model"].astype(str),
+            rows["dataset"].astype(str),
+            rows["corruption"].astype(str),
+            rows["severity"].astype(int),
+        ],
+        names=["model", "dataset", "corruption", "severity"],
+    )
     return pd.Series(100 * rows["value"].to_numpy(dtype=float), index=index, name="accuracy")
 
 
@@ -194,8 +230,9 @@ def condense_undefined(messages: Sequence[str]) -> list[str]:
             condensed.setdefault(message, message)
             continue
         cells = [c for c in re.split(r", | and (?=\d+ more$)", match["cells"]) if c]
-        shown = ", ".join(cells[:UNDEFINED_SHOWN]) + (f" and {len(cells) - UNDEFINED_SHOWN} more"
-                                                       if len(cells) > UNDEFINED_SHOWN else "")
+        shown = ", ".join(cells[:UNDEFINED_SHOWN]) + (
+            f" and {len(cells) - UNDEFINED_SHOWN} more" if len(cells) > UNDEFINED_SHOWN else ""
+        )
         count = f"{len(cells)} cell{'s' if len(cells) > 1 else ''} in all"
         condensed.setdefault(match["what"], f"{match['what']} undefined for {shown} ({count}; {match['why'][1:]}")
     return list(condensed.values())
@@ -229,15 +266,22 @@ def _scores(results: pd.DataFrame, reference: str, collections: Mapping[str, Seq
         return means.reindex(index=datasets, columns=models)
 
     mce = table[[f"mce/{d}" for d in datasets]].T.set_axis(datasets, axis=0)
-    return _Scores(reference, table, accuracy, by_dataset(accuracy[is_clean]), by_dataset(accuracy[~is_clean]), mce,
-                   model_weights(results))
+    return _Scores(
+        reference,
+        table,
+        accuracy,
+        by_dataset(accuracy[is_clean]),
+        by_dataset(accuracy[~is_clean]),
+        mce,
+        model_weights(results),
+    )
 
 
 def _leaderboard(scores: _Scores) -> pd.DataFrame:
     """The headline row per model; an mCE or relative mCE resting on under half of its pairs is NaN."""
     frame = scores.table[["mce", "clean_err", "rel_mce", "mean_err", "pairs", "ce_pairs", "rel_ce_pairs"]].copy()
     for score, count in (("mce", "ce_pairs"), ("rel_mce", "rel_ce_pairs")):
-        covered = [well_covered(d, p) for d, p in zip(frame[count], frame["pairs"])]
+        covered = [well_covered(d, p) for d, p in zip(frame[count], frame["pairs"], strict=True)]
         frame[score] = frame[score].where(covered)
     frame["clean_acc"], frame["corrupted_acc"] = scores.clean.mean(), scores.corrupted.mean()
     frame["weights"] = [scores.weights.get(m, UNKNOWN) for m in frame.index]
@@ -260,8 +304,9 @@ def _corruption_ce(results: pd.DataFrame, scores: _Scores) -> pd.DataFrame:
     corruptions = pd.unique(scores.accuracy.index.get_level_values("corruption"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)  # mce_table has warned about the same ratios
-        ce = {m: corruption_errors(results, m, scores.reference).groupby("corruption")["ce"].mean()
-              for m in scores.models}
+        ce = {
+            m: corruption_errors(results, m, scores.reference).groupby("corruption")["ce"].mean() for m in scores.models
+        }
     return pd.DataFrame(ce).reindex([c for c in corruptions if c != CLEAN])
 
 
@@ -282,12 +327,16 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]], labels: int = 1
 
 def _weights_line(scores: _Scores) -> str:
     if scores.standins:
-        return (f"**Stand-in weights**: {', '.join(f'`{m}`' for m in scores.standins)} ran on tiny randomly "
-                "initialised stand-ins (marked \"(stand-in)\"), not the real models: their numbers mean nothing.")
+        return (
+            f"**Stand-in weights**: {', '.join(f'`{m}`' for m in scores.standins)} ran on tiny randomly "
+            'initialised stand-ins (marked "(stand-in)"), not the real models: their numbers mean nothing.'
+        )
     unknown = [m for m in scores.models if scores.weights.get(m) == UNKNOWN]
     if unknown:
-        return (f"Weights of {', '.join(f'`{m}`' for m in unknown)}: unknown (these results do not record whether "
-                "real or stand-in weights were used).")
+        return (
+            f"Weights of {', '.join(f'`{m}`' for m in unknown)}: unknown (these results do not record whether "
+            "real or stand-in weights were used)."
+        )
     return "Weights: every model's pretrained weights."
 
 
@@ -316,11 +365,18 @@ def _covered_number(value: float, defined: int, pairs: int) -> str:
 
 def _headline(scores: _Scores, leaderboard: pd.DataFrame) -> str:
     header = ["model", "weights", "clean error", "mCE (pairs)", "relative mCE (pairs)", "clean acc.", "corrupted acc."]
-    rows = [[scores.label(row.model), row.weights, _number(row.clean_err),
-             _covered_number(row.mce, row.ce_pairs, row.pairs),
-             _covered_number(row.rel_mce, row.rel_ce_pairs, row.pairs), _number(row.clean_acc),
-             _number(row.corrupted_acc)]
-            for row in leaderboard.itertuples()]
+    rows = [
+        [
+            scores.label(row.model),
+            row.weights,
+            _number(row.clean_err),
+            _covered_number(row.mce, row.ce_pairs, row.pairs),
+            _covered_number(row.rel_mce, row.rel_ce_pairs, row.pairs),
+            _number(row.clean_acc),
+            _number(row.corrupted_acc),
+        ]
+        for row in leaderboard.itertuples()
+    ]
     return "## Leaderboard\n\n" + _table(header, rows, labels=2)
 
 
@@ -330,8 +386,7 @@ def _group_pairs(scores: _Scores, datasets: Sequence[str]) -> tuple[int, int]:
     return (sum(int(first[f"ce_pairs/{d}"]) for d in datasets), sum(int(first[f"pairs/{d}"]) for d in datasets))
 
 
-def _group_section(title: str, label: str, groups: Mapping[str, Sequence[str]], scores: _Scores,
-                   members: bool) -> str:
+def _group_section(title: str, label: str, groups: Mapping[str, Sequence[str]], scores: _Scores, members: bool) -> str:
     """Clean accuracy and mCE per group of datasets (means over its datasets), one table each; the mCE table says
     how many pairs each row rests on, and shows n/a under half."""
     parts = [f"## {title}"]
@@ -344,8 +399,14 @@ def _group_section(title: str, label: str, groups: Mapping[str, Sequence[str]], 
         for name, row in means.items():
             defined, pairs = _group_pairs(scores, groups[name])
             shown = row[scores.models] if not is_mce or well_covered(defined, pairs) else row[scores.models] * np.nan
-            rows.append([name, *([", ".join(groups[name])] if members else []),
-                         *([pairs_text(defined, pairs)] if is_mce else []), *map(_number, shown)])
+            rows.append(
+                [
+                    name,
+                    *([", ".join(groups[name])] if members else []),
+                    *([pairs_text(defined, pairs)] if is_mce else []),
+                    *map(_number, shown),
+                ]
+            )
         parts += [f"{what}:", _table(header, rows, labels=(2 if members else 1) + is_mce)]
     return "\n\n".join(parts)
 
@@ -357,19 +418,31 @@ def _corruption_section(scores: _Scores) -> str:
         cells = cells[cells.index.get_level_values("corruption") != CLEAN]
         corruptions = pd.unique(cells.index.get_level_values("corruption"))
         grid = cells.unstack("severity")
-        rows = [[c, scores.label(m), *map(_number, grid.loc[(m, c)]), _number(grid.loc[(m, c)].mean())]
-                for c in corruptions for m in scores.models]
+        rows = [
+            [c, scores.label(m), *map(_number, grid.loc[(m, c)]), _number(grid.loc[(m, c)].mean())]
+            for c in corruptions
+            for m in scores.models
+        ]
         header = ["corruption", "model", *(f"severity {s}" for s in grid.columns), "mean"]
         parts += [f"### {dataset}", _table(header, rows, labels=2)]
     return "\n\n".join(parts)
 
 
-def _markdown(scores: _Scores, leaderboard: pd.DataFrame, collections: Mapping[str, Sequence[str]],
-              modalities: Mapping[str, Sequence[str]]) -> str:
-    parts = [_header(scores), _headline(scores, leaderboard),
-             _group_section("Per dataset", "dataset", {d: [d] for d in scores.datasets}, scores, members=False)]
-    for title, label, groups in (("Per collection", "collection", collections),
-                                 ("Per modality", "modality", modalities)):
+def _markdown(
+    scores: _Scores,
+    leaderboard: pd.DataFrame,
+    collections: Mapping[str, Sequence[str]],
+    modalities: Mapping[str, Sequence[str]],
+) -> str:
+    parts = [
+        _header(scores),
+        _headline(scores, leaderboard),
+        _group_section("Per dataset", "dataset", {d: [d] for d in scores.datasets}, scores, members=False),
+    ]
+    for title, label, groups in (
+        ("Per collection", "collection", collections),
+        ("Per modality", "modality", modalities),
+    ):
         if groups:
             parts.append(_group_section(title, label, groups, scores, members=True))
     parts.append(_corruption_section(scores))
@@ -388,14 +461,14 @@ def _severity_figure(scores: _Scores) -> Figure:
     datasets, columns = scores.datasets, min(4, len(scores.datasets))
     fig = _new_figure(figsize=(3.2 * columns, 2.6 * -(-len(datasets) // columns) + 0.8), layout="constrained")
     axes = fig.subplots(-(-len(datasets) // columns), columns, sharey=True, squeeze=False).ravel()
-    for ax, dataset in zip(axes, datasets):
-        for model, colour in zip(scores.models, _colours(len(scores.models))):
+    for ax, dataset in zip(axes, datasets, strict=False):
+        for model, colour in zip(scores.models, _colours(len(scores.models)), strict=True):
             line = curves.loc[(model, dataset)]
             ax.plot(line.index, line.to_numpy(), marker="o", markersize=3, color=colour, label=scores.label(model))
         ax.set_title(dataset, fontsize="medium")
         ax.set_xticks(sorted(curves.index.unique("severity")))
         ax.grid(alpha=0.3)
-    for ax in axes[len(datasets):]:
+    for ax in axes[len(datasets) :]:
         fig.delaxes(ax)
     fig.supxlabel("severity (0 = clean)")
     fig.supylabel("mean top-1 accuracy over corruptions (%)")
@@ -407,11 +480,16 @@ def _severity_figure(scores: _Scores) -> Figure:
 def _grouped_bars(ax: Axes, values: pd.DataFrame) -> None:
     """One group of bars per row of ``values``, one bar (colour) per column."""
     x, width = np.arange(len(values.index)), 0.8 / values.shape[1]
-    for i, ((model, column), colour) in enumerate(zip(values.items(), _colours(values.shape[1]))):
-        ax.bar(x + (i - (values.shape[1] - 1) / 2) * width, column.to_numpy(dtype=float), width, color=colour,
-               label=model)
-    ax.set_xticks(x, labels=list(values.index), rotation=30 if len(values.index) > 3 else 0,
-                  ha="right" if len(values.index) > 3 else "center")
+    for i, ((model, column), colour) in enumerate(zip(values.items(), _colours(values.shape[1]), strict=True)):
+        ax.bar(
+            x + (i - (values.shape[1] - 1) / 2) * width, column.to_numpy(dtype=float), width, color=colour, label=model
+        )
+    ax.set_xticks(
+        x,
+        labels=list(values.index),
+        rotation=30 if len(values.index) > 3 else 0,
+        ha="right" if len(values.index) > 3 else "center",
+    )
     ax.grid(axis="y", alpha=0.3)
 
 
@@ -419,13 +497,13 @@ def _radar(fig: Figure, values: pd.DataFrame) -> Axes:
     angles = np.linspace(0, 2 * np.pi, len(values.index), endpoint=False)
     closed = np.r_[angles, angles[:1]]
     ax = fig.add_subplot(projection="polar")
-    for (model, column), colour in zip(values.items(), _colours(values.shape[1])):
+    for (model, column), colour in zip(values.items(), _colours(values.shape[1]), strict=True):
         radii = column.to_numpy(dtype=float)
         ax.plot(closed, np.r_[radii, radii[:1]], color=colour, linewidth=1.5, label=model)
         if np.isfinite(radii).all():
             ax.fill(closed, np.r_[radii, radii[:1]], color=colour, alpha=0.08)
     ax.set_xticks(angles, labels=list(values.index))
-    for text, cos in zip(ax.get_xticklabels(), np.cos(angles)):  # labels grow away from the circle
+    for text, cos in zip(ax.get_xticklabels(), np.cos(angles), strict=True):  # labels grow away from the circle
         text.set_horizontalalignment("left" if cos > 0.1 else "right" if cos < -0.1 else "center")
     ax.set_rlabel_position(np.degrees(np.pi / len(angles)))  # between the first two axes
     ax.set_ylim(bottom=0)
@@ -455,8 +533,15 @@ def dataset_figure(values: pd.DataFrame, *, title: str, label: str) -> Figure:
     if radar:
         ax = _radar(fig, values)
         ax.set_title(title, pad=18)
-        ax.text(np.pi / len(values.index), ax.get_rmax() * 1.1, label, ha="center", va="bottom", fontsize="small",
-                color="0.35")  # the radial axis's label, beside its tick labels
+        ax.text(
+            np.pi / len(values.index),
+            ax.get_rmax() * 1.1,
+            label,
+            ha="center",
+            va="bottom",
+            fontsize="small",
+            color="0.35",
+        )  # the radial axis's label, beside its tick labels
         ax.legend(loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize="small")
     else:
         ax = fig.add_subplot()
@@ -482,22 +567,32 @@ def _ce_by_dataset(scores: _Scores) -> pd.DataFrame:
     columns model labels."""
     ce = covered_scores(scores.table, "mce", scores.datasets) / 100
     first = scores.table.iloc[0]
-    rows = [d if first[f"ce_pairs/{d}"] == first[f"pairs/{d}"] else
-            f"{d} ({pairs_text(first[f'ce_pairs/{d}'], first[f'pairs/{d}'])})" for d in scores.datasets]
+    rows = [
+        d
+        if first[f"ce_pairs/{d}"] == first[f"pairs/{d}"]
+        else f"{d} ({pairs_text(first[f'ce_pairs/{d}'], first[f'pairs/{d}'])})"
+        for d in scores.datasets
+    ]
     return ce[scores.models].set_axis(rows, axis=0).rename(columns=scores.label)
 
 
 def _figures(results: pd.DataFrame, scores: _Scores) -> dict[str, Figure]:
     return {
         "accuracy_vs_severity.png": _severity_figure(scores),
-        "radar_top1.png": dataset_figure(scores.clean.rename(columns=scores.label),
-                                         title=scores.title("Top-1 accuracy on clean data"),
-                                         label="top-1 accuracy (%)"),
-        "radar_ce.png": dataset_figure(_ce_by_dataset(scores), title=scores.title("Corruption error per dataset"),
-                                       label=f"CE = mCE / 100 ({scores.reference} = 1)"),
+        "radar_top1.png": dataset_figure(
+            scores.clean.rename(columns=scores.label),
+            title=scores.title("Top-1 accuracy on clean data"),
+            label="top-1 accuracy (%)",
+        ),
+        "radar_ce.png": dataset_figure(
+            _ce_by_dataset(scores),
+            title=scores.title("Corruption error per dataset"),
+            label=f"CE = mCE / 100 ({scores.reference} = 1)",
+        ),
         "mce_per_corruption.png": _corruption_figure(
             _corruption_ce(results, scores).rename(columns=scores.label),
-            scores.title("Corruption error per corruption (mean over datasets)")),
+            scores.title("Corruption error per corruption (mean over datasets)"),
+        ),
     }
 
 
@@ -506,8 +601,11 @@ def _figures(results: pd.DataFrame, scores: _Scores) -> dict[str, Figure]:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def leaderboard(results: pd.DataFrame | str | os.PathLike, reference: str = "clip-vit-b16",
-                collections: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+def leaderboard(
+    results: pd.DataFrame | str | os.PathLike,
+    reference: str = "clip-vit-b16",
+    collections: Mapping[str, Sequence[str]] | None = None,
+) -> pd.DataFrame:
     """The leaderboard of :func:`write_report` (its ``leaderboard.csv``): one row per model, sorted by mCE.
 
     Args:
@@ -542,8 +640,10 @@ def corruption_error_figure(results: pd.DataFrame | str | os.PathLike, reference
     """
     results = load_results(results)
     scores = _scores(results, reference, None)
-    return _corruption_figure(_corruption_ce(results, scores).rename(columns=scores.label),
-                              scores.title("Corruption error per corruption (mean over datasets)"))
+    return _corruption_figure(
+        _corruption_ce(results, scores).rename(columns=scores.label),
+        scores.title("Corruption error per corruption (mean over datasets)"),
+    )
 
 
 def dataset_error_figure(results: pd.DataFrame | str | os.PathLike, reference: str = "clip-vit-b16") -> Figure:
@@ -555,13 +655,21 @@ def dataset_error_figure(results: pd.DataFrame | str | os.PathLike, reference: s
         ImportError: If matplotlib is not installed.
     """
     scores = _scores(load_results(results), reference, None)
-    return dataset_figure(_ce_by_dataset(scores), title=scores.title("Corruption error per dataset"),
-                          label=f"CE = mCE / 100 ({reference} = 1)")
+    return dataset_figure(
+        _ce_by_dataset(scores),
+        title=scores.title("Corruption error per dataset"),
+        label=f"CE = mCE / 100 ({reference} = 1)",
+    )
 
 
-def write_report(results: pd.DataFrame | str | os.PathLike, out_dir: str | os.PathLike, *,
-                 reference: str = "clip-vit-b16", collections: dict[str, list[str]] | None = None,
-                 modalities: dict[str, str] | None = None) -> Path:
+def write_report(
+    results: pd.DataFrame | str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    reference: str = "clip-vit-b16",
+    collections: dict[str, list[str]] | None = None,
+    modalities: dict[str, str] | None = None,
+) -> Path:
     """Writes the robustness report of evaluation results: the files of :data:`REPORT_FILES`, all or none.
 
     ``report.md`` has the leaderboard (clean error, mCE, relative mCE, clean and corrupted accuracy), clean accuracy

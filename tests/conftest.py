@@ -28,8 +28,7 @@ def require(module: str) -> ModuleType:
     except ImportError as error:
         message = f"{module} cannot be imported ({type(error).__name__}: {error})"
         if on_ci():
-            pytest.fail(f"{message}: CI=true requires every test dependency (pip install -e '.[dev]')",
-                        pytrace=False)
+            pytest.fail(f"{message}: CI=true requires every test dependency (pip install -e '.[dev]')", pytrace=False)
         pytest.skip(f"{message}; install it with pip install -e '.[dev]'", allow_module_level=True)
 
 
@@ -55,8 +54,15 @@ def seed_hub_families(patch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     cache = go_offline(patch, tmp_path / "hub")
     seed_tiny_biomedclip(cache, tmp_path / "work")
     seed_tiny_unimedclip(cache, tmp_path / "work")
-    lora = add_lora(create_model("biomedclip").module, BIOMEDCLIP_REPO, rank=2, alpha=2, dropout=0.0,
-                    target_modules=r"visual\.trunk\.blocks\.\d+\.attn\.qkv", init_lora_weights=False)
+    lora = add_lora(
+        create_model("biomedclip").module,
+        BIOMEDCLIP_REPO,
+        rank=2,
+        alpha=2,
+        dropout=0.0,
+        target_modules=r"visual\.trunk\.blocks\.\d+\.attn\.qkv",
+        init_lora_weights=False,
+    )
     lora.save_pretrained(tmp_path / "adapter")
     return tmp_path / "adapter"
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import go_offline, require  # noqa: E402
 
 torch = require("torch")
@@ -41,9 +40,19 @@ def offline(toy, monkeypatch):
 
 
 def toy_config(bench: Path, out: Path, **changes) -> TrainConfig:
-    settings = dict(benchmarks=[str(bench)], datasets=["toyderm", "toyxray"], output_dir=str(out), fraction=0.5,
-                    rank=4, epochs=8, batch_size=16, lr=1e-3, eval_batch_size=64, log_every=1,
-                    eval_template=TEMPLATE)
+    settings = dict(
+        benchmarks=[str(bench)],
+        datasets=["toyderm", "toyxray"],
+        output_dir=str(out),
+        fraction=0.5,
+        rank=4,
+        epochs=8,
+        batch_size=16,
+        lr=1e-3,
+        eval_batch_size=64,
+        log_every=1,
+        eval_template=TEMPLATE,
+    )
     return TrainConfig(**{**settings, **changes})
 
 
@@ -91,16 +100,22 @@ def test_training_beats_zero_shot_and_the_adapter_round_trips(toy, offline, tmp_
         "    torch.save(model.encode_image(torch.load(sys.argv[2], weights_only=True)), sys.argv[3])\n"
     )
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache)}
-    done = subprocess.run([sys.executable, "-c", script, str(out), str(tmp_path / "pixels.pt"), str(tmp_path / "f.pt")],
-                          capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(out), str(tmp_path / "pixels.pt"), str(tmp_path / "f.pt")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     torch.testing.assert_close(torch.load(tmp_path / "f.pt", weights_only=True), expected, rtol=1e-5, atol=1e-6)
 
     # and in the zoo, where the evaluation runs on it unchanged: the adapted model beats its base on clean test
     from hf_robustmed.evaluation import evaluate
 
-    results = evaluate(["biomedclip", f"peft:{out}"], str(bench), tmp_path / "eval", templates=(TEMPLATE,),
-                       batch_size=32)
+    results = evaluate(
+        ["biomedclip", f"peft:{out}"], str(bench), tmp_path / "eval", templates=(TEMPLATE,), batch_size=32
+    )
     clean = results[(results.metric == "accuracy") & (results.corruption == "clean")]
     accuracy = clean.groupby("model").value.mean()
     assert accuracy[f"peft:{out}"] >= accuracy["biomedclip"] + 0.2
@@ -115,7 +130,10 @@ def _check_card_and_push(out: Path, results, tmp_path: Path) -> None:
     from hf_robustmed.cli import main
 
     results.to_parquet(tmp_path / "results.parquet")
-    assert main(["adapter-card", str(out), "--results", str(tmp_path / "results.parquet"), "--benchmark", "org/Toy-C"]) == 0
+    assert (
+        main(["adapter-card", str(out), "--results", str(tmp_path / "results.parquet"), "--benchmark", "org/Toy-C"])
+        == 0
+    )
     card = ModelCard.load(out / "README.md")
     found = {(r.dataset_name, r.metric_name): r.metric_value for r in card.data.eval_results}
     mine = results[(results.model == f"peft:{out}") & (results.metric == "accuracy") & (results.corruption == "clean")]
@@ -181,14 +199,36 @@ def test_two_cpu_processes_train_like_one(toy, offline, tmp_path):
     train(config, progress=False)
     config.output_dir = str(tmp_path / "two")
     config.to_yaml(tmp_path / "two.yaml")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(cache), "ACCELERATE_USE_CPU": "1",
-           "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m",
-                           "hf_robustmed.adaptation.train", "--config", str(tmp_path / "two.yaml")],
-                          capture_output=True, text=True, env=env, timeout=300)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(cache),
+        "ACCELERATE_USE_CPU": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "hf_robustmed.adaptation.train",
+            "--config",
+            str(tmp_path / "two.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert log_lines(tmp_path / "two")[0]["processes"] == 2
-    one, two = load_file(tmp_path / "one" / "adapter_model.safetensors"), load_file(tmp_path / "two" / "adapter_model.safetensors")
+    one, two = (
+        load_file(tmp_path / "one" / "adapter_model.safetensors"),
+        load_file(tmp_path / "two" / "adapter_model.safetensors"),
+    )
     for key in one:  # same global batches (8 + 8 images per step), gradients averaged: the same run up to rounding
         torch.testing.assert_close(two[key], one[key], rtol=1e-3, atol=1e-5)
 
@@ -208,8 +248,21 @@ def test_configs_and_bad_settings(toy, offline, tmp_path):
 
     parser = argparse.ArgumentParser()
     add_config_arguments(parser)
-    config = config_from_args(parser.parse_args(["--config", str(configs[0]), "--shots", "5", "--rank", "4",
-                                                 "--normalize-image-features", "--datasets", "a,b"]))
+    config = config_from_args(
+        parser.parse_args(
+            [
+                "--config",
+                str(configs[0]),
+                "--shots",
+                "5",
+                "--rank",
+                "4",
+                "--normalize-image-features",
+                "--datasets",
+                "a,b",
+            ]
+        )
+    )
     assert (config.shots, config.fraction, config.rank, config.normalize_image_features) == (5, None, 4, True)
     assert config.datasets == ["a", "b"]
 
@@ -246,18 +299,23 @@ def test_converting_an_original_checkpoint_reproduces_its_forward(toy, offline, 
         state[f"{prefix}.qkv.weight"] = block.attn.qkv.weight.detach().clone()
         parts = {}
         for s in "qkv":
-            parts[s] = (torch.randn(rank, width, generator=generator) * 0.3, torch.randn(width, rank, generator=generator) * 0.3)
+            parts[s] = (
+                torch.randn(rank, width, generator=generator) * 0.3,
+                torch.randn(width, rank, generator=generator) * 0.3,
+            )
             state[f"{prefix}.linear_a_{s}.weight"], state[f"{prefix}.linear_b_{s}.weight"] = parts[s]
         branches.append(parts)
     torch.save(state, tmp_path / "model.pth")
 
     pixels = torch.randn(2, 3, 32, 32, generator=generator)
     hooks = []
-    for block, parts in zip(blocks, branches):  # the original forward: qkv(x)[slice] += B A x
+    for block, parts in zip(blocks, branches, strict=True):  # the original forward: qkv(x)[slice] += B A x
+
         def add_branches(module, inputs, output, parts=parts):
             x = inputs[0]
             extra = [x @ parts[s][0].T @ parts[s][1].T for s in "qkv"]
             return output + torch.cat(extra, dim=-1)
+
         hooks.append(block.attn.qkv.register_forward_hook(add_branches))
     with torch.no_grad():
         expected = base.encode_image(pixels)

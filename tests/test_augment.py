@@ -1,5 +1,6 @@
 """Corruptions as training augmentation: continuous intensity, RandomCorruption, the held-out split and its mCE."""
 
+import itertools
 import math
 
 import numpy as np
@@ -49,7 +50,7 @@ def test_every_operation_of_every_suite_has_an_interpolation_rule_of_its_paramet
         rule = INTERPOLATION[entry.op]
         if isinstance(rule, tuple) and rule != "zoom":
             assert all(isinstance(p, tuple) and len(p) == len(rule) for p in entry.params), f"{suite}:{name}"
-        for low, high in zip(entry.params, entry.params[1:]):
+        for low, high in itertools.pairwise(entry.params):
             mid = interpolate_param(entry.op, low, high, 0.5)
             assert type(mid) is type(low) or isinstance(low, (int, float)) and isinstance(mid, (int, float))
 
@@ -73,8 +74,13 @@ def test_interpolation_rules_by_hand():
 
 def test_a_float_severity_lies_between_its_neighbours():
     image = textured_image(64, True, seed=4)
-    cases = (("imagenet-c", "contrast"), ("imagenet-c", "gaussian_noise"), ("medmnist-c/pathmnist", "saturate"),
-             ("imagenet-c", "defocus_blur"), ("imagenet-c", "zoom_blur"))
+    cases = (
+        ("imagenet-c", "contrast"),
+        ("imagenet-c", "gaussian_noise"),
+        ("medmnist-c/pathmnist", "saturate"),
+        ("imagenet-c", "defocus_blur"),
+        ("imagenet-c", "zoom_blur"),
+    )
     for suite, name in cases:
         d2, d25, d3 = (distance(corrupt(image, name, s, suite=suite, key=1), image) for s in (2, 2.5, 3))
         assert min(d2, d3) < d25 < max(d2, d3), f"{suite}:{name}: {d2:.2f} {d25:.2f} {d3:.2f}"
@@ -90,12 +96,22 @@ def test_batches_take_a_float_severity_too():
     assert not np.array_equal(batch[0], corrupt(images[0], "speckle_noise", 3, seed=1, key=0))
 
 
-@pytest.mark.parametrize("severity,match", [
-    (0.99, "severity must be in 1..5"), (5.01, "severity must be in 1..5"), (math.nan, "severity must be in 1..5"),
-    (math.inf, "severity must be in 1..5"), (-math.inf, "severity must be in 1..5"), (np.float32("nan"), "1..5"),
-    (0, "severity must be in 1..5"), (6, "severity must be in 1..5"), ("3", "an integer in 1..5 or a float"),
-    (True, "an integer in 1..5 or a float"), (None, "an integer in 1..5 or a float"),
-])
+@pytest.mark.parametrize(
+    "severity,match",
+    [
+        (0.99, "severity must be in 1..5"),
+        (5.01, "severity must be in 1..5"),
+        (math.nan, "severity must be in 1..5"),
+        (math.inf, "severity must be in 1..5"),
+        (-math.inf, "severity must be in 1..5"),
+        (np.float32("nan"), "1..5"),
+        (0, "severity must be in 1..5"),
+        (6, "severity must be in 1..5"),
+        ("3", "an integer in 1..5 or a float"),
+        (True, "an integer in 1..5 or a float"),
+        (None, "an integer in 1..5 or a float"),
+    ],
+)
 def test_severities_outside_one_to_five_fail_clearly(severity, match):
     with pytest.raises(ValueError, match=match):
         corrupt(RGB, "pixelate", severity)
@@ -115,8 +131,9 @@ def test_the_draw_depends_only_on_seed_and_key_and_follows_its_law():
     assert {d[0] for d in draws if d} == set(list_corruptions("medimeta-c"))
     assert {d[1] for d in draws if d} == {1, 2, 3, 4, 5}
 
-    continuous = RandomCorruption(suite="medimeta-c", corruptions=["zoom_blur"], continuous=True, p_clean=0.0,
-                                  severities=(2, 4))
+    continuous = RandomCorruption(
+        suite="medimeta-c", corruptions=["zoom_blur"], continuous=True, p_clean=0.0, severities=(2, 4)
+    )
     levels = [continuous.draw(k)[1] for k in keys]
     assert all(2 <= s <= 4 and float(s * 16).is_integer() for s in levels) and np.std(levels) > 0.5
     assert len({s for s in levels if isinstance(s, float)}) == 30  # the 1/16 grid strictly between 2 and 4, less 3
@@ -124,8 +141,9 @@ def test_the_draw_depends_only_on_seed_and_key_and_follows_its_law():
 
 
 def test_a_keyed_call_equals_the_engine_and_keeps_type_and_shape():
-    t = RandomCorruption(suite="imagenet-c", corruptions=["gaussian_noise", "pixelate", "motion_blur"], p_clean=0.3,
-                         seed=2)
+    t = RandomCorruption(
+        suite="imagenet-c", corruptions=["gaussian_noise", "pixelate", "motion_blur"], p_clean=0.3, seed=2
+    )
     outcomes = set()
     for key in range(12):
         choice = t.draw(key)
@@ -190,7 +208,7 @@ def test_keyed_draws_do_not_depend_on_loader_workers():
     batches = {}
     for workers in (0, 2):
         loader = torch.utils.data.DataLoader(_Keyed(t, epoch=1), batch_size=3, num_workers=workers)
-        batches[workers] = torch.cat([b for b in loader])
+        batches[workers] = torch.cat(list(loader))
     assert torch.equal(batches[0], batches[2])
 
 
@@ -229,7 +247,7 @@ def _results(errors: dict) -> "pd.DataFrame":  # noqa: F821
 
     rows = []
     for (model, dataset, corruption), error in errors.items():
-        for severity in ((0,) if corruption == "clean" else (1, 2)):
+        for severity in (0,) if corruption == "clean" else (1, 2):
             rows.append((model, dataset, corruption, severity, "accuracy", 1 - error, 100))
     return pd.DataFrame(rows, columns=["model", "dataset", "corruption", "severity", "metric", "value", "n"])
 
@@ -240,10 +258,18 @@ def test_seen_and_held_out_mce_by_hand():
 
     errors = {}
     for dataset in ("a", "b"):
-        errors |= {("ref", dataset, "clean"): 0.1, ("ref", dataset, "gaussian_noise"): 0.4,
-                   ("ref", dataset, "zoom_blur"): 0.5, ("ref", dataset, "contrast"): 0.2}
-        errors |= {("aug", dataset, "clean"): 0.1, ("aug", dataset, "gaussian_noise"): 0.2,
-                   ("aug", dataset, "zoom_blur"): 0.5, ("aug", dataset, "contrast"): 0.3}
+        errors |= {
+            ("ref", dataset, "clean"): 0.1,
+            ("ref", dataset, "gaussian_noise"): 0.4,
+            ("ref", dataset, "zoom_blur"): 0.5,
+            ("ref", dataset, "contrast"): 0.2,
+        }
+        errors |= {
+            ("aug", dataset, "clean"): 0.1,
+            ("aug", dataset, "gaussian_noise"): 0.2,
+            ("aug", dataset, "zoom_blur"): 0.5,
+            ("aug", dataset, "contrast"): 0.3,
+        }
     del errors[("ref", "b", "gaussian_noise")], errors[("aug", "b", "gaussian_noise")]  # b has no seen corruption
     table = seen_held_out_mce(_results(errors), {"aug": ["gaussian_noise"]}, reference="ref")
     aug, ref = table.loc["aug"], table.loc["ref"]
@@ -271,8 +297,11 @@ def test_training_config_and_augmenters():
     assert TrainConfig().augment is None  # the paper's recipe: clean images
     config = TrainConfig(augment="seen", augment_p_clean=0.25)
     assert (config.augment_suite, config.augment_continuous) == ("auto", True)
-    for bad, match in ((dict(augment=" , "), "augment is empty"), (dict(augment_suite="cifar-c"), "unknown suite"),
-                       (dict(augment_p_clean=2.0), "augment_p_clean")):
+    for bad, match in (
+        (dict(augment=" , "), "augment is empty"),
+        (dict(augment_suite="cifar-c"), "unknown suite"),
+        (dict(augment_p_clean=2.0), "augment_p_clean"),
+    ):
         with pytest.raises(ValueError, match=match):
             TrainConfig(**bad)
     assert augmentation_suite("octmnist") == "medmnist-c/octmnist" and augmentation_suite("oct") == "imagenet-c"
@@ -293,8 +322,11 @@ def test_augmented_training_images_depend_only_on_seed_epoch_and_row():
 
     images = [encode_png(np.roll(RGB, i, axis=1)) for i in range(6)]
     t = corruption_augmenters(["toyderm"], "seen", seed=7)["toyderm"]
-    make = lambda corruptions: AugmentedImages(images, np.zeros(6, np.int64), size=32, mean=(0.5,) * 3,  # noqa: E731
-                                               std=(0.5,) * 3, seed=7, corruptions=corruptions)
+
+    def make(corruptions):
+        zeros = np.zeros(6, np.int64)
+        return AugmentedImages(images, zeros, size=32, mean=(0.5,) * 3, std=(0.5,) * 3, seed=7, corruptions=corruptions)
+
     plain, augmented = make(None), make([t] * 6)
     augmented.set_epoch(2)
     plain.set_epoch(2)

@@ -21,10 +21,23 @@ def image_file(tmp_path):
 
 def test_corrupt_writes_the_engines_output(image_file, tmp_path, capsys):
     out = tmp_path / "out" / "blurred.png"
-    code = main([
-        "corrupt", str(image_file), str(out), "--corruption", "motion_blur", "--severity", "4",
-        "--suite", "medmnist-c/octmnist", "--seed", "3", "--key", "7",
-    ])
+    code = main(
+        [
+            "corrupt",
+            str(image_file),
+            str(out),
+            "--corruption",
+            "motion_blur",
+            "--severity",
+            "4",
+            "--suite",
+            "medmnist-c/octmnist",
+            "--seed",
+            "3",
+            "--key",
+            "7",
+        ]
+    )
     assert code == 0 and out.exists()
     expected = corrupt(np.asarray(Image.open(image_file)), "motion_blur", 4, suite="medmnist-c/octmnist", seed=3, key=7)
     np.testing.assert_array_equal(np.asarray(Image.open(out)), expected)
@@ -84,8 +97,26 @@ def test_gallery_draws_rows_and_columns(tmp_path, image_file):
     grid = Image.open(out)
     rows = len(list_corruptions("medimeta-c"))
     assert grid.width >= 6 * 40 and grid.height >= rows * 40
-    assert main(["gallery", "-o", str(tmp_path / "cells.png"), "--sample", "cells", "--corruptions", "bubble,stain_deposit",
-                 "--suite", "medmnist-c/pathmnist", "--tile", "32", "--size", "64"]) == 0
+    assert (
+        main(
+            [
+                "gallery",
+                "-o",
+                str(tmp_path / "cells.png"),
+                "--sample",
+                "cells",
+                "--corruptions",
+                "bubble,stain_deposit",
+                "--suite",
+                "medmnist-c/pathmnist",
+                "--tile",
+                "32",
+                "--size",
+                "64",
+            ]
+        )
+        == 0
+    )
 
 
 def test_console_script_runs():
@@ -126,8 +157,17 @@ def test_every_command_spells_its_output_option_the_same_way():
                 options = sub.format_help().split("options:")[1]
                 hidden = [s for s in OUTPUT_SPELLINGS if s not in expected]
                 assert not any(f"{old} " in options or f"{old}," in options for old in hidden), name
-    assert set(with_output) >= {"build", "evaluate", "demo", "gallery", "describe", "report", "train", "reproduce",
-                                "convert-rmc"}
+    assert set(with_output) >= {
+        "build",
+        "evaluate",
+        "demo",
+        "gallery",
+        "describe",
+        "report",
+        "train",
+        "reproduce",
+        "convert-rmc",
+    }
 
 
 @pytest.mark.parametrize("spelling", ["-o", "--output-dir", "--out", "--output"])
@@ -166,8 +206,15 @@ def test_train_help_shows_defaults_and_a_real_on_off_flag(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for default in ("(default: 16)", "(default: 20)", "(default: 256)", "(default: 0.0001)", "(default: off)",
-                    "(default: val_remainder)", "(default: robustmedclip)"):
+    for default in (
+        "(default: 16)",
+        "(default: 20)",
+        "(default: 256)",
+        "(default: 0.0001)",
+        "(default: off)",
+        "(default: val_remainder)",
+        "(default: robustmedclip)",
+    ):
         assert default in text
     assert "-o DIR, --output-dir DIR" in text and "--normalize-image-features, --no-normalize-image-features" in text
     parser = build_parser()
@@ -191,10 +238,21 @@ def test_convert_rmc_takes_the_output_folder_as_an_option(capsys):
 
 def test_build_hints_at_size_when_only_other_sizes_are_there(tmp_path, capsys):
     (tmp_path / "src").mkdir()
-    np.savez(tmp_path / "src" / "bloodmnist.npz", test_images=np.zeros((2, 28, 28, 3), np.uint8),
-             test_labels=np.zeros((2, 1), int))
-    argv = ["build", "medmnist-c", "--source-root", str(tmp_path / "src"), "--datasets", "bloodmnist",
-            "-o", str(tmp_path / "out")]
+    np.savez(
+        tmp_path / "src" / "bloodmnist.npz",
+        test_images=np.zeros((2, 28, 28, 3), np.uint8),
+        test_labels=np.zeros((2, 1), int),
+    )
+    argv = [
+        "build",
+        "medmnist-c",
+        "--source-root",
+        str(tmp_path / "src"),
+        "--datasets",
+        "bloodmnist",
+        "-o",
+        str(tmp_path / "out"),
+    ]
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert "bloodmnist_224.npz not found" in err and "28 px (bloodmnist.npz); pass --size 28" in err
@@ -220,13 +278,19 @@ def test_evaluate_and_the_accelerate_module_end_with_the_same_summary(tmp_path, 
 
     import hf_robustmed.evaluation as evaluation
 
-    rows = [("m", "d", "clean", 0, "accuracy", 0.8, 10, "pretrained"), ("m", "d", "blur", 1, "accuracy", 0.6, 10,
-                                                                          "pretrained")]
-    frame = pd.DataFrame(rows, columns=["model", "dataset", "corruption", "severity", "metric", "value", "n", "weights"])
+    rows = [
+        ("m", "d", "clean", 0, "accuracy", 0.8, 10, "pretrained"),
+        ("m", "d", "blur", 1, "accuracy", 0.6, 10, "pretrained"),
+    ]
+    frame = pd.DataFrame(
+        rows, columns=["model", "dataset", "corruption", "severity", "metric", "value", "n", "weights"]
+    )
     monkeypatch.setattr(evaluation, "evaluate", lambda *args, **kwargs: frame)
     argv = ["--models", "m", "--benchmark", str(tmp_path / "bench"), "-o", str(tmp_path / "out")]
     assert main(["evaluate", *argv]) == 0
     from_cli = capsys.readouterr().out
-    assert evaluation.main(argv) == 0  # what `accelerate launch -m hf_robustmed.evaluation` runs
+    from hf_robustmed.evaluation.__main__ import main as module_main
+
+    assert module_main(argv) == 0  # what `accelerate launch -m hf_robustmed.evaluation` runs
     assert capsys.readouterr().out == from_cli
     assert "results.parquet (2 rows)" in from_cli and "m: clean accuracy 0.800, corrupted 0.600" in from_cli

@@ -34,15 +34,17 @@ def test_speckle_noise_scales_with_intensity():
 @pytest.mark.parametrize("severity,photons", [(1, 60), (4, 5)])
 def test_shot_noise_is_poisson(severity, photons):
     out = corrupt(MID, "shot_noise", severity, key=severity).astype(float)
-    reference = np.floor(np.clip(np.random.default_rng(9).poisson(128 / 255 * photons, MID.shape) / photons, 0, 1) * 255)
+    reference = np.floor(
+        np.clip(np.random.default_rng(9).poisson(128 / 255 * photons, MID.shape) / photons, 0, 1) * 255
+    )
     assert out.mean() == pytest.approx(reference.mean(), rel=0.01)
     assert out.std() == pytest.approx(reference.std(), rel=0.03)
     values, counts = np.unique(out, return_counts=True)
     ref_values, ref_counts = np.unique(reference, return_counts=True)
     assert set(values) <= {math.floor(min(k / photons, 1) * 255) for k in range(10 * photons)}
     common = np.intersect1d(values, ref_values)
-    ours = dict(zip(values, counts / counts.sum()))
-    theirs = dict(zip(ref_values, ref_counts / ref_counts.sum()))
+    ours = dict(zip(values, counts / counts.sum(), strict=True))
+    theirs = dict(zip(ref_values, ref_counts / ref_counts.sum(), strict=True))
     assert max(abs(ours[v] - theirs[v]) for v in common) < 0.01
 
 
@@ -71,7 +73,9 @@ def test_motion_kernel_follows_imagemagick():
     row = kernel[half]
     assert np.count_nonzero(kernel) == 21 and np.count_nonzero(row) == 21
     assert row[:half].sum() == 0 and row[half] == row.max()
-    np.testing.assert_allclose(row[half:], np.exp(-np.arange(21) ** 2 / 18) / np.exp(-np.arange(21) ** 2 / 18).sum(), rtol=1e-6)
+    np.testing.assert_allclose(
+        row[half:], np.exp(-(np.arange(21) ** 2) / 18) / np.exp(-(np.arange(21) ** 2) / 18).sum(), rtol=1e-6
+    )
     tilted, half = _motion_kernel(15.0, 5.0, 45.0)
     ys, xs = np.nonzero(tilted)
     assert (ys >= half).all() and (xs >= half).all()  # θ = +45°: down and right, one-sided
@@ -131,5 +135,8 @@ def test_bubble_counts_and_translucency():
 
 def test_characters_are_drawn_in_one_colour_per_word():
     grey = np.full((224, 224, 3), 128, np.uint8)
-    changed = [(corrupt(grey, "characters", 5, suite="medmnist-c/dermamnist", key=k) != grey).any(axis=2).mean() for k in range(10)]
+    changed = [
+        (corrupt(grey, "characters", 5, suite="medmnist-c/dermamnist", key=k) != grey).any(axis=2).mean()
+        for k in range(10)
+    ]
     assert all(c > 0 for c in changed) and max(changed) < 0.2

@@ -17,9 +17,7 @@ from hf_robustmed.corruptions import (
 )
 
 SUITE_CORRUPTIONS = [(suite, name) for suite in SUITES for name in SUITES[suite].corruptions]
-IMAGES = {
-    (size, rgb): textured_image(size, rgb, seed=size) for size in (28, 224) for rgb in (True, False)
-}
+IMAGES = {(size, rgb): textured_image(size, rgb, seed=size) for size in (28, 224) for rgb in (True, False)}
 KEYS = (0, 1, 2, 3)
 
 
@@ -36,7 +34,13 @@ def test_suites_cover_the_references():
     all_medmnist = {name for s in medmnist for name in SUITES[s].corruptions}
     assert len(all_medmnist) == 21
     assert list_corruptions("medimeta-c") == [
-        "brightness", "contrast", "gaussian_noise", "impulse_noise", "motion_blur", "pixelate", "zoom_blur"
+        "brightness",
+        "contrast",
+        "gaussian_noise",
+        "impulse_noise",
+        "motion_blur",
+        "pixelate",
+        "zoom_blur",
     ]
     assert len(list_corruptions(None)) == 18  # ImageNet-C's 19 less frost (needs its photographs)
 
@@ -168,7 +172,7 @@ def test_string_and_tuple_keys(rgb224):
 def test_batch_is_independent_of_order_and_batching():
     images = np.stack([textured_image(64, True, seed=i) for i in range(10)])
     keys = list(range(100, 110))
-    single = [corrupt(img, "shot_noise", 4, key=k) for img, k in zip(images, keys)]
+    single = [corrupt(img, "shot_noise", 4, key=k) for img, k in zip(images, keys, strict=True)]
     batch = corrupt_batch(images, "shot_noise", 4, keys=keys, chunk_size=3)
     assert isinstance(batch, np.ndarray) and batch.shape == images.shape
     reversed_batch = corrupt_batch(list(images[::-1]), "shot_noise", 4, keys=keys[::-1])
@@ -184,9 +188,11 @@ def test_batch_is_independent_of_order_and_batching():
 def test_worker_count_does_not_change_bytes():
     images = [textured_image(48, i % 2 == 0, seed=i) for i in range(9)]
     serial = corrupt_batch(images, "motion_blur", 3, suite="medimeta-c", seed=7)
-    parallel = list(iter_corrupt(iter(images), "motion_blur", 3, suite="medimeta-c", seed=7, num_workers=2, chunk_size=2))
+    parallel = list(
+        iter_corrupt(iter(images), "motion_blur", 3, suite="medimeta-c", seed=7, num_workers=2, chunk_size=2)
+    )
     assert len(parallel) == len(serial)
-    for a, b in zip(serial, parallel):
+    for a, b in zip(serial, parallel, strict=True):
         assert a.tobytes() == b.tobytes()
 
 
@@ -198,7 +204,9 @@ def test_fast_paths_equal_the_pillow_reference_paths():
         image = textured_image(224, rgb, seed=2)
         image = image if rgb else image[..., None]
         for quality in (5, 7, 10, 15, 20, 25, 30, 50):
-            np.testing.assert_array_equal(jpeg_compression(image, quality, None, 1.0), jpeg_compression_pillow(image, quality))
+            np.testing.assert_array_equal(
+                jpeg_compression(image, quality, None, 1.0), jpeg_compression_pillow(image, quality)
+            )
         factors = {p for s in SUITES.values() for n, e in s.corruptions.items() if e.op == "pixelate" for p in e.params}
         for factor in sorted(factors):
             np.testing.assert_array_equal(pixelate(image, factor, None, 1.0), pixelate_pillow(image, factor))
@@ -213,7 +221,9 @@ def test_discrete_noise_laws_are_sampled_exactly():
     for law in (_shot_law(5.0), _shot_law(300.0), _speckle_law(0.3)):
         k = law.sample_index(image, np.random.default_rng(4)).reshape(-1)
         u = uniform_u32(np.random.default_rng(4), image.size)
-        expected = [np.searchsorted(law.thresholds[v], x, side="right") for v, x in zip(image.reshape(-1), u)]
+        expected = [
+            np.searchsorted(law.thresholds[v], x, side="right") for v, x in zip(image.reshape(-1), u, strict=True)
+        ]
         np.testing.assert_array_equal(k, expected)
 
 
@@ -348,7 +358,9 @@ def test_defocus_kernel_without_denormals_gives_the_same_bytes():
             assert not np.any((kernel > 0) & (kernel < np.finfo(np.float32).tiny))
             ours = cv2.filter2D(unit, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
             full = cv2.filter2D(unit, -1, kernel_with_denormals(radius, alias), borderType=cv2.BORDER_REFLECT_101)
-            np.testing.assert_array_equal(quantize(ours, top=1.0), quantize(full, top=1.0), err_msg=f"{(radius, alias)}")
+            np.testing.assert_array_equal(
+                quantize(ours, top=1.0), quantize(full, top=1.0), err_msg=f"{(radius, alias)}"
+            )
 
 
 def test_bubble_stamps_equal_pillow_drawing():

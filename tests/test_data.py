@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require  # noqa: E402
 from data_fixtures import (
     write_image_folder,
     write_medimeta,
@@ -31,13 +32,23 @@ from hf_robustmed.data import (
 from hf_robustmed.data.benchmarks import medimeta_c_jobs, medmnist_c_jobs
 from hf_robustmed.data.builder import STAGING, BuildJob
 
-from conftest import require  # noqa: E402
-
 datasets = require("datasets")
 
 OCT_LABELS = {0: "CNV", 1: "DME", 2: "DRUSEN", 3: "NORMAL"}
-PBC_LABELS = {i: n for i, n in enumerate(["neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte",
-                                          "immature granulocyte", "erythroblast", "platelet"])}
+PBC_LABELS = dict(
+    enumerate(
+        [
+            "neutrophil",
+            "eosinophil",
+            "basophil",
+            "lymphocyte",
+            "monocyte",
+            "immature granulocyte",
+            "erythroblast",
+            "platelet",
+        ]
+    )
+)
 
 
 @pytest.fixture(autouse=True)
@@ -77,15 +88,30 @@ def load(folder, config, split="test"):
 
 
 def test_medmnist_c_build_loads_with_plain_datasets(medmnist_root, tmp_path):
-    jobs = medmnist_c_jobs(medmnist_root, datasets=["bloodmnist", "pneumoniamnist", "chestmnist"],
-                           corruptions=["pixelate", "gaussian_noise", "bubble"], severities=(1, 5), size=28)
+    jobs = medmnist_c_jobs(
+        medmnist_root,
+        datasets=["bloodmnist", "pneumoniamnist", "chestmnist"],
+        corruptions=["pixelate", "gaussian_noise", "bubble"],
+        severities=(1, 5),
+        size=28,
+    )
     report = build_benchmark(jobs, tmp_path / "out", name="MedMNIST-C", shard_rows=2, progress=False)
     # bloodmnist has pixelate and bubble, pneumoniamnist and chestmnist pixelate and gaussian noise
     assert set(report.configs) == {
-        "bloodmnist-clean", "bloodmnist-pixelate-1", "bloodmnist-pixelate-5", "bloodmnist-bubble-1", "bloodmnist-bubble-5",
-        "pneumoniamnist-clean", "pneumoniamnist-pixelate-1", "pneumoniamnist-pixelate-5",
-        "pneumoniamnist-gaussian_noise-1", "pneumoniamnist-gaussian_noise-5",
-        "chestmnist-clean", "chestmnist-pixelate-1", "chestmnist-pixelate-5", "chestmnist-gaussian_noise-1",
+        "bloodmnist-clean",
+        "bloodmnist-pixelate-1",
+        "bloodmnist-pixelate-5",
+        "bloodmnist-bubble-1",
+        "bloodmnist-bubble-5",
+        "pneumoniamnist-clean",
+        "pneumoniamnist-pixelate-1",
+        "pneumoniamnist-pixelate-5",
+        "pneumoniamnist-gaussian_noise-1",
+        "pneumoniamnist-gaussian_noise-5",
+        "chestmnist-clean",
+        "chestmnist-pixelate-1",
+        "chestmnist-pixelate-5",
+        "chestmnist-gaussian_noise-1",
         "chestmnist-gaussian_noise-5",
     }
     for flag in ("bloodmnist", "pneumoniamnist", "chestmnist"):
@@ -99,8 +125,13 @@ def test_medmnist_c_build_loads_with_plain_datasets(medmnist_root, tmp_path):
             rows = load(tmp_path / "out", config)
             corruption, severity = rows[0]["corruption"], rows[0]["severity"]
             for i, row in enumerate(rows):
-                expected = clean_images[i] if corruption == "clean" else corrupt(
-                    clean_images[i], corruption, severity, suite=f"medmnist-c/{flag}", key=(flag, "test", i))
+                expected = (
+                    clean_images[i]
+                    if corruption == "clean"
+                    else corrupt(
+                        clean_images[i], corruption, severity, suite=f"medmnist-c/{flag}", key=(flag, "test", i)
+                    )
+                )
                 np.testing.assert_array_equal(decoded(row), expected)
                 assert row["index"] == i
                 if flag == "chestmnist":
@@ -114,7 +145,9 @@ def test_medmnist_c_build_loads_with_plain_datasets(medmnist_root, tmp_path):
 
 
 def test_medimeta_c_build_with_validation_split_and_rgb_storage(medimeta_root, tmp_path):
-    jobs = medimeta_c_jobs(medimeta_root, datasets=["oct", "pbc"], corruptions=["zoom_blur", "impulse_noise"], severities=(3,))
+    jobs = medimeta_c_jobs(
+        medimeta_root, datasets=["oct", "pbc"], corruptions=["zoom_blur", "impulse_noise"], severities=(3,)
+    )
     build_benchmark(jobs, tmp_path / "out", name="MediMeta-C", grey="rgb", progress=False)
     source = load_medimeta("oct", "validation", root=medimeta_root)
     assert list(source.indices) == sorted(source.indices)  # MedIMeta's sorted order
@@ -123,7 +156,13 @@ def test_medimeta_c_build_with_validation_split_and_rgb_storage(medimeta_root, t
     assert len(rows) == len(source)
     for i, row in enumerate(rows):
         grey = source.images[i : i + 1][0]
-        expected = corrupt(np.repeat(grey[..., None], 3, 2), "zoom_blur", 3, suite="medimeta-c", key=("oct", "validation", int(source.indices[i])))
+        expected = corrupt(
+            np.repeat(grey[..., None], 3, 2),
+            "zoom_blur",
+            3,
+            suite="medimeta-c",
+            key=("oct", "validation", int(source.indices[i])),
+        )
         np.testing.assert_array_equal(decoded(row), expected)
         assert row["index"] == source.indices[i] and row["label"] == int(source.labels[i])
     assert decoded(load(tmp_path / "out", "pbc-clean")[0]).shape == (32, 32, 3)
@@ -154,14 +193,28 @@ def test_published_releases_import(medmnist_root, medimeta_root, tmp_path):
 
 def test_image_folder_source(tmp_path):
     root = write_image_folder(tmp_path / "folder")
-    code = main(["build", "image-dataset", "--source-root", str(root), "-o", str(tmp_path / "out"),
-                 "--corruptions", "contrast", "--severities", "2"])
+    code = main(
+        [
+            "build",
+            "image-dataset",
+            "--source-root",
+            str(root),
+            "-o",
+            str(tmp_path / "out"),
+            "--corruptions",
+            "contrast",
+            "--severities",
+            "2",
+        ]
+    )
     assert code == 0
     source = load_image_dataset("imagefolder", "test", data_dir=str(root))
     rows = load(tmp_path / "out", "folder-contrast-2")
     assert rows.features["label"].names == ["benign", "malignant"] == source.class_names
     for i, row in enumerate(rows):
-        np.testing.assert_array_equal(decoded(row), corrupt(source.images[i : i + 1][0], "contrast", 2, key=("folder", "test", i)))
+        np.testing.assert_array_equal(
+            decoded(row), corrupt(source.images[i : i + 1][0], "contrast", 2, key=("folder", "test", i))
+        )
 
 
 def _tree(folder: Path) -> dict[str, bytes]:
@@ -169,7 +222,11 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 
 def test_worker_count_gives_identical_bytes(medmnist_root, tmp_path):
-    jobs = lambda: medmnist_c_jobs(medmnist_root, datasets=["bloodmnist"], corruptions=["motion_blur", "stain_deposit"], size=28)  # noqa: E731
+    def jobs():
+        return medmnist_c_jobs(
+            medmnist_root, datasets=["bloodmnist"], corruptions=["motion_blur", "stain_deposit"], size=28
+        )
+
     build_benchmark(jobs(), tmp_path / "one", shard_rows=2, progress=False)
     build_benchmark(jobs(), tmp_path / "two", shard_rows=2, num_workers=2, progress=False)
     assert _tree(tmp_path / "one") == _tree(tmp_path / "two")
@@ -232,7 +289,23 @@ def test_truncated_and_inconsistent_sources_fail_clearly(medmnist_root, medimeta
     with pytest.raises(ValueError, match="labels 8"):
         load_medimeta("oct", root=medimeta_root)
     out = tmp_path / "out"
-    assert main(["build", "medmnist-c", "--source-root", str(broken), "--datasets", "bloodmnist", "--size", "28", "-o", str(out)]) == 2
+    assert (
+        main(
+            [
+                "build",
+                "medmnist-c",
+                "--source-root",
+                str(broken),
+                "--datasets",
+                "bloodmnist",
+                "--size",
+                "28",
+                "-o",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert not out.exists() or not list(out.rglob("*.parquet"))
 
 
@@ -259,7 +332,10 @@ def test_describe_writes_the_three_figures(medmnist_root, tmp_path):
     build_benchmark(jobs, tmp_path / "out", progress=False)
     assert main(["describe", str(tmp_path / "out"), "-o", str(tmp_path / "figures")]) == 0
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
-        "bloodmnist_dct_spectrum.png", "bloodmnist_gallery.png", "bloodmnist_intensity_density.png"]
+        "bloodmnist_dct_spectrum.png",
+        "bloodmnist_gallery.png",
+        "bloodmnist_intensity_density.png",
+    ]
 
 
 def test_push_uploads_complete_builds_only(medmnist_root, tmp_path, monkeypatch):
@@ -269,8 +345,10 @@ def test_push_uploads_complete_builds_only(medmnist_root, tmp_path, monkeypatch)
 
     jobs = medmnist_c_jobs(medmnist_root, datasets=["pneumoniamnist"], corruptions=["pixelate"], size=28)
     build_benchmark(jobs, tmp_path / "out", progress=False)
-    with mock.patch.object(HfApi, "create_repo", autospec=True) as create, \
-         mock.patch.object(HfApi, "upload_folder", autospec=True) as upload:
+    with (
+        mock.patch.object(HfApi, "create_repo", autospec=True) as create,
+        mock.patch.object(HfApi, "upload_folder", autospec=True) as upload,
+    ):
         assert main(["push", str(tmp_path / "out"), "me/MedMNIST-C"]) == 0
     assert create.call_args.kwargs["repo_type"] == "dataset"
     assert upload.call_args.kwargs["folder_path"] == str(tmp_path / "out")
@@ -309,15 +387,45 @@ def test_dataset_script_builds_and_pushes(medmnist_root, tmp_path):
     from hf_robustmed.cli import build_script
 
     script = Path(__file__).resolve().parent.parent / "dataset_scripts" / "build_medmnist_c.py"
-    done = subprocess.run([sys.executable, str(script), "--source-root", str(medmnist_root), "--datasets", "breastmnist",
-                           "--size", "28", "-o", str(tmp_path / "script_out")], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--source-root",
+            str(medmnist_root),
+            "--datasets",
+            "breastmnist",
+            "--size",
+            "28",
+            "-o",
+            str(tmp_path / "script_out"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 2 and "breastmnist.npz not found" in done.stderr  # the script runs the real CLI
 
-    with mock.patch.object(HfApi, "create_repo", autospec=True), \
-         mock.patch.object(HfApi, "upload_folder", autospec=True) as upload:
-        code = build_script("medmnist-c", ["--source-root", str(medmnist_root), "--datasets", "pneumoniamnist",
-                                           "--corruptions", "pixelate", "--size", "28", "-o", str(tmp_path / "out"),
-                                           "--push-to-hub", "me/MedMNIST-C"])
+    with (
+        mock.patch.object(HfApi, "create_repo", autospec=True),
+        mock.patch.object(HfApi, "upload_folder", autospec=True) as upload,
+    ):
+        code = build_script(
+            "medmnist-c",
+            [
+                "--source-root",
+                str(medmnist_root),
+                "--datasets",
+                "pneumoniamnist",
+                "--corruptions",
+                "pixelate",
+                "--size",
+                "28",
+                "-o",
+                str(tmp_path / "out"),
+                "--push-to-hub",
+                "me/MedMNIST-C",
+            ],
+        )
     assert code == 0 and upload.call_args.kwargs["repo_id"] == "me/MedMNIST-C"
     assert (tmp_path / "out" / "pneumoniamnist-pixelate-3").is_dir()
 
@@ -381,8 +489,9 @@ def test_build_workers_start_from_a_script_without_a_main_guard(tmp_path):
     write_medmnist(tmp_path, "pneumoniamnist", rgb=False, classes=2, counts=(2, 2, 5))
     script = tmp_path / "build_script.py"
     script.write_text(BUILD_SCRIPT)
-    done = subprocess.run([sys.executable, str(script), str(tmp_path), str(tmp_path / "out")], capture_output=True,
-                          text=True, timeout=240)
+    done = subprocess.run(
+        [sys.executable, str(script), str(tmp_path), str(tmp_path / "out")], capture_output=True, text=True, timeout=240
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("script body ran") == 1
     assert (tmp_path / "out" / "benchmark.json").is_file()

@@ -29,14 +29,23 @@ def one_error_line(err: str) -> str:
 def run_cli(*argv: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
     environment = {**os.environ, **env}
     environment.pop("HF_ROBUSTMED_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "hf_robustmed.cli", *argv], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "hf_robustmed.cli", *argv],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.fixture
 def results_file(tmp_path) -> Path:
-    rows = [(m, "d", c, s, "accuracy", a, 10) for m, shift in (("ref", 0.0), ("m", 0.1))
-            for c, s, a in (("clean", 0, 0.9 - shift), ("blur", 1, 0.7 - shift), ("blur", 2, 0.5 - shift))]
+    rows = [
+        (m, "d", c, s, "accuracy", a, 10)
+        for m, shift in (("ref", 0.0), ("m", 0.1))
+        for c, s, a in (("clean", 0, 0.9 - shift), ("blur", 1, 0.7 - shift), ("blur", 2, 0.5 - shift))
+    ]
     path = tmp_path / "results.csv"
     pd.DataFrame(rows, columns=list(RESULT_COLUMNS)).to_csv(path, index=False)
     return path
@@ -50,8 +59,7 @@ def test_offline_push_is_one_line_and_changes_nothing(tmp_path):
     folder.mkdir()
     (folder / "benchmark.json").write_text(json.dumps({"complete": True}))
     (folder / "README.md").write_text("the card as built\n")
-    done = run_cli("push", str(folder), "someone/bench", cwd=tmp_path, HF_HUB_OFFLINE="1",
-                   HF_HOME=str(tmp_path / "hf"))
+    done = run_cli("push", str(folder), "someone/bench", cwd=tmp_path, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
     assert done.returncode == 2, done.stderr
     line = one_error_line(done.stderr)
     assert "offline mode is on (HF_HUB_OFFLINE=1)" in line
@@ -102,8 +110,25 @@ def corrupt_deflate_npz(path: Path) -> Path:
 
 def test_a_corrupt_deflate_stream_in_an_npz_is_one_line(tmp_path):
     corrupt_deflate_npz(tmp_path / "breastmnist.npz")
-    done = run_cli("build", "medmnist-c", "--source-root", ".", "--datasets", "breastmnist", "--size", "28",
-                   "--corruptions", "pixelate", "--severities", "1", "--splits", "test", "-o", "out", cwd=tmp_path)
+    done = run_cli(
+        "build",
+        "medmnist-c",
+        "--source-root",
+        ".",
+        "--datasets",
+        "breastmnist",
+        "--size",
+        "28",
+        "--corruptions",
+        "pixelate",
+        "--severities",
+        "1",
+        "--splits",
+        "test",
+        "-o",
+        "out",
+        cwd=tmp_path,
+    )
     assert done.returncode == 2, done.stderr
     line = one_error_line(done.stderr)
     assert "breastmnist.npz" in line and "corrupt" in line and "zlib" not in done.stderr.lower()
@@ -113,10 +138,12 @@ def test_a_corrupt_deflate_stream_in_an_npz_is_one_line(tmp_path):
 # --------------------------------------------------------------------------------------------------- disks
 
 
-@pytest.mark.parametrize("code,words", [(errno.ENOSPC, "No space left on device"),
-                                        (errno.EROFS, "Read-only file system")])
-def test_a_full_or_read_only_output_folder_is_one_line_and_leaves_nothing(tmp_path, results_file, monkeypatch,
-                                                                           capsys, code, words):
+@pytest.mark.parametrize(
+    "code,words", [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system")]
+)
+def test_a_full_or_read_only_output_folder_is_one_line_and_leaves_nothing(
+    tmp_path, results_file, monkeypatch, capsys, code, words
+):
     import hf_robustmed.report as report
 
     def refused(fig, path):
@@ -145,8 +172,9 @@ def test_a_read_only_disk_for_a_single_image(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(Path, "mkdir", read_only)
     monkeypatch.delenv("HF_ROBUSTMED_DEBUG", raising=False)
-    assert main(["corrupt", str(tmp_path / "in.png"), str(tmp_path / "out" / "x.png"), "-c", "pixelate",
-                 "-s", "1"]) == 2
+    assert (
+        main(["corrupt", str(tmp_path / "in.png"), str(tmp_path / "out" / "x.png"), "-c", "pixelate", "-s", "1"]) == 2
+    )
     assert "Read-only file system" in one_error_line(capsys.readouterr().err)
     assert not (tmp_path / "out" / "x.png").exists()
 
@@ -174,8 +202,9 @@ def test_a_missing_extra_is_one_line(monkeypatch, capsys):
     assert "pip install 'hf-robustmed[viz]'" in one_error_line(capsys.readouterr().err)
 
 
-@pytest.mark.parametrize("bug", [KeyError("x"), TypeError("bad call"), OSError(errno.EIO, "I/O error"),
-                                 AttributeError("no attribute")])
+@pytest.mark.parametrize(
+    "bug", [KeyError("x"), TypeError("bad call"), OSError(errno.EIO, "I/O error"), AttributeError("no attribute")]
+)
 def test_bugs_keep_their_traceback(monkeypatch, bug):
     def broken(args):
         raise bug

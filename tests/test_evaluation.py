@@ -6,7 +6,6 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import require  # noqa: E402
 
 torch = require("torch")
@@ -19,7 +18,7 @@ from model_oracles import native_logits  # noqa: E402
 from hf_robustmed.data import build_benchmark  # noqa: E402
 from hf_robustmed.data.benchmarks import medmnist_c_jobs  # noqa: E402
 from hf_robustmed.evaluation import evaluate, iter_images, plan_cells  # noqa: E402
-from hf_robustmed.models import build_prompts, create_model  # noqa: E402
+from hf_robustmed.models import build_prompts  # noqa: E402
 from hf_robustmed.testing import save_tiny_open_clip, save_tiny_transformers_clip  # noqa: E402
 
 
@@ -29,10 +28,18 @@ def setup(tmp_path_factory):
     (root / "src").mkdir()
     write_medmnist(root / "src", "pneumoniamnist", rgb=False, classes=2, counts=(3, 3, 7), seed=8)
     write_medmnist(root / "src", "bloodmnist", rgb=True, classes=8, counts=(3, 3, 5), seed=9)
-    jobs = medmnist_c_jobs(root / "src", datasets=["pneumoniamnist", "bloodmnist"], corruptions=["pixelate", "jpeg_compression"],
-                           severities=(1, 5), size=28)
+    jobs = medmnist_c_jobs(
+        root / "src",
+        datasets=["pneumoniamnist", "bloodmnist"],
+        corruptions=["pixelate", "jpeg_compression"],
+        severities=(1, 5),
+        size=28,
+    )
     build_benchmark(jobs, root / "bench", shard_rows=4, progress=False)
-    models = [f"local-dir:{save_tiny_open_clip(root / 'oc')}", f"transformers:{save_tiny_transformers_clip(root / 'tf')}"]
+    models = [
+        f"local-dir:{save_tiny_open_clip(root / 'oc')}",
+        f"transformers:{save_tiny_transformers_clip(root / 'tf')}",
+    ]
     return root, models
 
 
@@ -51,13 +58,24 @@ def test_results_match_a_direct_computation(setup):
                 images += batch
                 labels += batch_labels.tolist()
             names = class_names or [
-                "basophil", "eosinophil", "erythroblast",
-                "immature granulocytes(myelocytes, metamyelocytes and promyelocytes)", "lymphocyte", "monocyte",
-                "neutrophil", "platelet"]
+                "basophil",
+                "eosinophil",
+                "erythroblast",
+                "immature granulocytes(myelocytes, metamyelocytes and promyelocytes)",
+                "lymphocyte",
+                "monocyte",
+                "neutrophil",
+                "platelet",
+            ]
             logits = native_logits(spec, images, [row[0] for row in build_prompts(names, cell.dataset)])
             expected = float(np.mean(logits.argmax(1).numpy() == np.asarray(labels)))
-            row = results[(results.model == spec) & (results.dataset == cell.dataset) & (results.corruption == cell.corruption)
-                          & (results.severity == cell.severity) & (results.metric == "accuracy")]
+            row = results[
+                (results.model == spec)
+                & (results.dataset == cell.dataset)
+                & (results.corruption == cell.corruption)
+                & (results.severity == cell.severity)
+                & (results.metric == "accuracy")
+            ]
             assert row.value.item() == pytest.approx(expected) and row.n.item() == len(labels)
     stored = pd.read_parquet(root / "out" / "results.parquet")
     pd.testing.assert_frame_equal(stored, results)
@@ -101,8 +119,13 @@ def test_cli_and_two_processes_give_identical_results(setup, tmp_path):
     # `accelerate launch --cpu` always runs one process; torchrun with ACCELERATE_USE_CPU gives a 2-process gloo group
     env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
     launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    done = subprocess.run([*launch, "-m", "hf_robustmed.evaluation", *args, "-o", str(tmp_path / "two")],
-                          capture_output=True, text=True, timeout=300, env=env)
+    done = subprocess.run(
+        [*launch, "-m", "hf_robustmed.evaluation", *args, "-o", str(tmp_path / "two")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     summaries = [json.loads((tmp_path / run / "summary.json").read_text()) for run in ("one", "two")]
     assert [s["processes"] for s in summaries] == [1, 2]
@@ -162,6 +185,10 @@ def test_every_family_runs_through_the_evaluation(setup, tmp_path, monkeypatch):
     results = evaluate(models, str(root / "bench"), tmp_path / "out", datasets=["pneumoniamnist"], batch_size=4)
     accuracy = results[results.metric == "accuracy"]
     assert set(accuracy.model) == set(models) and (accuracy.n == 7).all()
-    cells = {m: pd.read_parquet(next((tmp_path / "out" / "cells").glob(f"{m.split(':')[0]}*/pneumoniamnist-clean/test.parquet")))
-             for m in ("biomedclip", "peft")}
+    cells = {
+        m: pd.read_parquet(
+            next((tmp_path / "out" / "cells").glob(f"{m.split(':')[0]}*/pneumoniamnist-clean/test.parquet"))
+        )
+        for m in ("biomedclip", "peft")
+    }
     assert not np.allclose(np.stack(cells["peft"].probs), np.stack(cells["biomedclip"].probs))  # the adapter acts

@@ -97,7 +97,7 @@ def test_density_figure_grid(sets):
     fig = intensity_density_figure(sets["clean"], corrupted)
     assert isinstance(fig, Figure) and len(fig.axes) == 5  # 2×4 grid, the 3 unused cells removed
     assert {ax.get_subplotspec().get_geometry()[:2] for ax in fig.axes} == {(2, 4)}
-    for ax, name in zip(fig.axes, corrupted):
+    for ax, name in zip(fig.axes, corrupted, strict=True):
         assert ax.get_title() == name and len(ax.get_lines()) == 1 and len(ax.collections) == 1
         np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), intensity_density(sets["noise"]))
     assert fig.get_supxlabel() == "pixel intensity"
@@ -162,7 +162,8 @@ def test_missing_matplotlib_names_extra():
         "import sys; sys.modules['matplotlib'] = None; sys.modules['matplotlib.figure'] = None\n"
         "import numpy as np\nfrom hf_robustmed.figures import dct_spectrum_figure\n"
         "x = np.zeros((1, 4, 4), np.uint8)\n"
-        "try:\n    dct_spectrum_figure(x, {'a': x})\nexcept ImportError as e:\n    assert 'hf-robustmed[viz]' in str(e)\n"
+        "try:\n    dct_spectrum_figure(x, {'a': x})\n"
+        "except ImportError as e:\n    assert 'hf-robustmed[viz]' in str(e)\n"
         "else:\n    raise SystemExit('no ImportError')"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -196,8 +197,9 @@ def test_density_axis_is_not_flattened_by_the_spike_at_255(sets):
 def test_dataset_figure_is_bars_below_five_datasets_and_says_things_once():
     from hf_robustmed.report import MIN_RADAR_AXES, dataset_figure
 
-    values = pd.DataFrame({"a": [80.0, 70, 60, 50, 40], "b": [75.0, 72, 50, 45, 44]},
-                          index=["d1", "d2", "d3", "d4", "d5"])
+    values = pd.DataFrame(
+        {"a": [80.0, 70, 60, 50, 40], "b": [75.0, 72, 50, 45, 44]}, index=["d1", "d2", "d3", "d4", "d5"]
+    )
     assert MIN_RADAR_AXES == 5
     bars = dataset_figure(values.iloc[:4], title="Top-1 accuracy on clean data", label="top-1 accuracy (%)").axes[0]
     assert bars.name == "rectilinear" and bars.get_ylabel() == "top-1 accuracy (%)"

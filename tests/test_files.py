@@ -1,9 +1,8 @@
 """One reader and one 8-bit policy for 16-bit and medical images at every entry point (CLI, image datasets)."""
 
 import numpy as np
-from PIL import Image
-
 from conftest import require
+from PIL import Image
 
 from hf_robustmed.cli import main
 from hf_robustmed.corruptions import corrupt
@@ -53,10 +52,11 @@ def test_image_folder_source_converts_16_bit_images_like_the_reader(tmp_path, mo
     for seed, name in enumerate(("normal", "abnormal")):
         (tmp_path / "scans" / "test" / name).mkdir(parents=True)
         files[name] = save16(twelve_bit_scan(seed=seed), tmp_path / "scans" / "test" / name / "0.png")
-    source = load_image_dataset("imagefolder", "test", data_dir=str(tmp_path / "scans"),
-                                cache_dir=str(tmp_path / "cache"))
+    source = load_image_dataset(
+        "imagefolder", "test", data_dir=str(tmp_path / "scans"), cache_dir=str(tmp_path / "cache")
+    )
     images = source.images[0 : len(source)]
-    for image, label in zip(images, source.labels):
+    for image, label in zip(images, source.labels, strict=True):
         np.testing.assert_array_equal(image, read_medical_image(files[source.class_names[label]]).pixels)
     assert images.dtype == np.uint8 and images.max() == 255  # convert("RGB") would saturate these to 255 everywhere
     assert images.min() < 50

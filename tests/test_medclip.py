@@ -5,7 +5,6 @@ import math
 
 import numpy as np
 import pytest
-
 from conftest import require  # noqa: E402
 
 torch = require("torch")
@@ -48,8 +47,12 @@ def test_loads_and_embeds(folders, vision):
     expected = torch.full((3, 32, 32), -medclip.IMG_MEAN / medclip.IMG_STD)  # black canvas of side max(32, 28)
     expected[:, 2:30, 2:30] = (200 / 255 - medclip.IMG_MEAN) / medclip.IMG_STD  # the image pasted centred
     torch.testing.assert_close(pixels[1], expected)
-    assert torch.equal(model.preprocess_batch([torch.zeros(3, 40, 50, dtype=torch.uint8),
-                                               torch.full((1, 28, 28), 200, dtype=torch.uint8)]), pixels)
+    assert torch.equal(
+        model.preprocess_batch(
+            [torch.zeros(3, 40, 50, dtype=torch.uint8), torch.full((1, 28, 28), 200, dtype=torch.uint8)]
+        ),
+        pixels,
+    )
     features = model.encode_images(pixels)
     torch.testing.assert_close(features.norm(dim=-1), torch.ones(2))
     torch.testing.assert_close(model.encode_images(pixels[:, :1]), features)  # one channel is repeated
@@ -59,7 +62,9 @@ def test_loads_and_embeds(folders, vision):
     torch.testing.assert_close(model.logit_scale, 1 / 0.07, rtol=0.05, atol=0)  # the init, slightly perturbed
     # the weights are the saved ones
     saved = torch.load(folders[vision] / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    torch.testing.assert_close(model.module.text_model.projection_head.weight, saved["text_model.projection_head.weight"])
+    torch.testing.assert_close(
+        model.module.text_model.projection_head.weight, saved["text_model.projection_head.weight"]
+    )
 
 
 def original_feature_extractor(image, size: int = 224) -> np.ndarray:
@@ -108,18 +113,33 @@ def test_preprocessing_is_the_original_feature_extractors(size, grey):
 # (class source of RyanWangZf/MedCLIP 9c3396f medclip/dataset.py, run under transformers 4.24.0, NumPy 1.26,
 # Pillow 12.3) computed for the images of _original_inputs() converted to RGB.
 ORIGINAL_DIGESTS = {
-    "28x28_L": "57fb64bdd60e6c72", "64x64_RGB": "cb35a2f93c9a3d4a", "97x131_RGB": "29842c13010f0591",
-    "131x97_L": "43eb8e7f254ca2fe", "300x227_RGB": "7f58c081c19deea9", "20x250_L": "98730b9d990d30f8",
-    "225x223_RGB": "7fefa681b06ed3bf", "300x300_L": "34aa14a790cf9574",
+    "28x28_L": "57fb64bdd60e6c72",
+    "64x64_RGB": "cb35a2f93c9a3d4a",
+    "97x131_RGB": "29842c13010f0591",
+    "131x97_L": "43eb8e7f254ca2fe",
+    "300x227_RGB": "7f58c081c19deea9",
+    "20x250_L": "98730b9d990d30f8",
+    "225x223_RGB": "7fefa681b06ed3bf",
+    "300x300_L": "34aa14a790cf9574",
 }
 
 
 def _original_inputs():
     rng = np.random.default_rng(42)
-    for height, width in [(28, 28), (64, 64), (128, 128), (224, 224), (300, 300), (97, 131), (131, 97), (300, 227),
-                          (20, 250), (225, 223)]:
+    for height, width in [
+        (28, 28),
+        (64, 64),
+        (128, 128),
+        (224, 224),
+        (300, 300),
+        (97, 131),
+        (131, 97),
+        (300, 227),
+        (20, 250),
+        (225, 223),
+    ]:
         for mode in ("L", "RGB"):
-            yield f"{height}x{width}_{mode}", rng.integers(0, 256, (height, width, 3)[:2 + (mode == "RGB")], np.uint8)
+            yield f"{height}x{width}_{mode}", rng.integers(0, 256, (height, width, 3)[: 2 + (mode == "RGB")], np.uint8)
 
 
 def test_batched_preprocessing_gives_the_original_codes_outputs():
@@ -140,9 +160,14 @@ def test_short_side_resize_and_crop_was_not_the_original():
     from PIL import Image
     from torchvision import transforms
 
-    old = transforms.Compose([transforms.Resize(224, interpolation=transforms.InterpolationMode.BICUBIC),
-                              transforms.CenterCrop(224), transforms.ToTensor(),
-                              transforms.Normalize([medclip.IMG_MEAN], [medclip.IMG_STD])])
+    old = transforms.Compose(
+        [
+            transforms.Resize(224, interpolation=transforms.InterpolationMode.BICUBIC),
+            transforms.CenterCrop(224),
+            transforms.ToTensor(),
+            transforms.Normalize([medclip.IMG_MEAN], [medclip.IMG_STD]),
+        ]
+    )
     rng = np.random.default_rng(0)
     for size, apart in (((97, 131), True), ((28, 28), True), ((300, 300), False)):
         image = Image.fromarray(rng.integers(0, 256, size, np.uint8))
@@ -186,21 +211,34 @@ def _edit_weights(source, target, edit):
 
 
 def test_strict_loading(folders, tmp_path):
-    unexpected = _edit_weights(folders["vit"], tmp_path / "unexpected",
-                               lambda s: s.__setitem__("text_model.model.bogus.weight", torch.zeros(1)))
+    unexpected = _edit_weights(
+        folders["vit"],
+        tmp_path / "unexpected",
+        lambda s: s.__setitem__("text_model.model.bogus.weight", torch.zeros(1)),
+    )
     with pytest.raises(ValueError, match=r"unexpected keys \['text_model\.model\.bogus\.weight'\]"):
         create_model(f"medclip:{unexpected}")
-    missing = _edit_weights(folders["resnet"], tmp_path / "missing", lambda s: s.pop("text_model.projection_head.weight"))
+    missing = _edit_weights(
+        folders["resnet"], tmp_path / "missing", lambda s: s.pop("text_model.projection_head.weight")
+    )
     with pytest.raises(ValueError, match=r"missing keys \['text_model\.projection_head\.weight'\]"):
         create_model(f"medclip:{missing}")
-    shape = _edit_weights(folders["resnet"], tmp_path / "shape",
-                          lambda s: s.__setitem__("vision_model.model.fc.weight", torch.zeros(3, 3)))
+    shape = _edit_weights(
+        folders["resnet"],
+        tmp_path / "shape",
+        lambda s: s.__setitem__("vision_model.model.fc.weight", torch.zeros(3, 3)),
+    )
     with pytest.raises(ValueError, match="size mismatch"):
         create_model(f"medclip:{shape}")
     # allow-listed buffers (old transformers' BERT index buffers) are accepted, with or without them
-    allowed = _edit_weights(folders["resnet"], tmp_path / "allowed", lambda s: (
-        s.pop("text_model.model.embeddings.position_ids"),
-        s.__setitem__("text_model.model.embeddings.token_type_ids", torch.zeros(1, 128, dtype=torch.long))))
+    allowed = _edit_weights(
+        folders["resnet"],
+        tmp_path / "allowed",
+        lambda s: (
+            s.pop("text_model.model.embeddings.position_ids"),
+            s.__setitem__("text_model.model.embeddings.token_type_ids", torch.zeros(1, 128, dtype=torch.long)),
+        ),
+    )
     create_model(f"medclip:{allowed}")
 
 
@@ -215,8 +253,10 @@ def test_safetensors_weights(folders, tmp_path):
     save_file({k: v.contiguous() for k, v in state.items()}, folder / "model.safetensors")
     (folder / "pytorch_model.bin").unlink()
     pixels = torch.zeros(1, 3, 32, 32)
-    torch.testing.assert_close(create_model(f"medclip:{folder}").encode_images(pixels),
-                               create_model(f"medclip:{folders['vit']}").encode_images(pixels))
+    torch.testing.assert_close(
+        create_model(f"medclip:{folder}").encode_images(pixels),
+        create_model(f"medclip:{folders['vit']}").encode_images(pixels),
+    )
 
 
 def test_registered_names_need_the_download(monkeypatch, tmp_path):
@@ -236,8 +276,10 @@ def test_release_config_is_the_real_architecture():
     assert vit["bert_config"]["vocab_size"] == 28996 and vit["tokenizer"] == "emilyalsentzer/Bio_ClinicalBERT"
     assert medclip.release_config("resnet")["resnet_layers"] == [3, 4, 6, 3]
     assert json.loads(json.dumps(vit)) == vit
-    assert medclip.URLS == {"vit": "https://storage.googleapis.com/pytrial/medclip-vit-pretrained.zip",
-                            "resnet": "https://storage.googleapis.com/pytrial/medclip-pretrained.zip"}
+    assert medclip.URLS == {
+        "vit": "https://storage.googleapis.com/pytrial/medclip-vit-pretrained.zip",
+        "resnet": "https://storage.googleapis.com/pytrial/medclip-pretrained.zip",
+    }
 
 
 def test_download_unzips_atomically(monkeypatch, tmp_path):

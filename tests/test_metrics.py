@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import require
 
 from hf_robustmed import metrics
@@ -183,8 +182,9 @@ def test_mce_table_by_hand(results):
 
 def test_reference_scores_exactly_100(results):
     table = mce_table(results, reference="ref", collections={"A": ["d1"]})
-    scores = table.loc["ref", [c for c in table.columns
-                               if not c.startswith(("mean_err", "excluded")) and "pairs" not in c]]
+    scores = table.loc[
+        "ref", [c for c in table.columns if not c.startswith(("mean_err", "excluded")) and "pairs" not in c]
+    ]
     assert (scores == 100.0).all(), scores[scores != 100.0]
 
 
@@ -222,12 +222,19 @@ def test_zero_reference_clean_error_makes_clean_err_nan():
 def test_missing_reference_or_cell_raises_naming_it(results):
     with pytest.raises(ValueError, match="reference model 'clip-vit-b16' is not in the results"):
         mce_table(results)
-    gap = results.drop(results.index[(results.model == "m1") & (results.dataset == "d2")
-                                     & (results.corruption == "noise") & (results.severity == 3)])
+    gap = results.drop(
+        results.index[
+            (results.model == "m1")
+            & (results.dataset == "d2")
+            & (results.corruption == "noise")
+            & (results.severity == 3)
+        ]
+    )
     with pytest.raises(ValueError, match="model 'm1' lacks 1 cell.*d2/noise/3"):
         mce_table(gap, reference="ref")
-    no_clean = results.drop(results.index[(results.model == "ref") & (results.corruption == "clean")
-                                          & (results.dataset == "d1")])
+    no_clean = results.drop(
+        results.index[(results.model == "ref") & (results.corruption == "clean") & (results.dataset == "d1")]
+    )
     with pytest.raises(ValueError, match="clean cell of dataset 'd1'"):
         mce_table(no_clean, reference="ref")
     with pytest.raises(ValueError, match="not in the results: d9"):
@@ -237,50 +244,78 @@ def test_missing_reference_or_cell_raises_naming_it(results):
 
 
 def test_results_from_predictions_counts_accuracy_per_cell():
-    examples = pd.DataFrame({
-        "model": ["a"] * 4, "dataset": ["d"] * 4, "corruption": ["clean", "clean", "blur", "blur"],
-        "severity": [0, 0, 1, 1], "reference": [0, 1, 0, 1], "prediction": [0, 1, 1, 1],
-    })
+    examples = pd.DataFrame(
+        {
+            "model": ["a"] * 4,
+            "dataset": ["d"] * 4,
+            "corruption": ["clean", "clean", "blur", "blur"],
+            "severity": [0, 0, 1, 1],
+            "reference": [0, 1, 0, 1],
+            "prediction": [0, 1, 1, 1],
+        }
+    )
     out = results_from_predictions(examples)
     assert out.columns.tolist() == list(RESULT_COLUMNS)
     assert out[["corruption", "value", "n"]].values.tolist() == [["clean", 1.0, 2], ["blur", 0.5, 2]]
 
 
 def _examples(**changes) -> pd.DataFrame:
-    columns = {"model": ["a"] * 4, "dataset": ["d"] * 4, "corruption": ["clean", "clean", "blur", "blur"],
-               "severity": [0, 0, 1, 1], "reference": [0, 1, 0, 1], "prediction": [0, 1, 1, 1]}
+    columns = {
+        "model": ["a"] * 4,
+        "dataset": ["d"] * 4,
+        "corruption": ["clean", "clean", "blur", "blur"],
+        "severity": [0, 0, 1, 1],
+        "reference": [0, 1, 0, 1],
+        "prediction": [0, 1, 1, 1],
+    }
     for name, (index, value) in changes.items():
         columns[name] = list(columns[name])
         columns[name][index] = value
     return pd.DataFrame(columns)
 
 
-@pytest.mark.parametrize("change,message", [
-    ({"severity": (2, 7)}, r"severity\[2\] = 7: severity must be an integer 1..5 for corruption 'blur'"),
-    ({"severity": (3, -1)}, r"severity\[3\] = -1: severity must be an integer 1..5"),
-    ({"severity": (2, 2.5)}, r"severity\[2\] = 2.5: severity must be an integer 1..5"),
-    ({"severity": (0, 1)}, r"severity\[0\] = 1: severity must be 0 for an example of corruption 'clean'"),
-    ({"reference": (1, None)}, r"reference\[1\] = .*: missing"),
-    ({"prediction": (2, float("nan"))}, r"prediction\[2\] = nan: missing"),
-    ({"prediction": (2, 1.5)}, r"prediction\[2\] = 1.5: must be a class index"),
-    ({"dataset": (0, None)}, r"dataset\[0\] = (None|nan): must be a non-empty string"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"severity": (2, 7)}, r"severity\[2\] = 7: severity must be an integer 1..5 for corruption 'blur'"),
+        ({"severity": (3, -1)}, r"severity\[3\] = -1: severity must be an integer 1..5"),
+        ({"severity": (2, 2.5)}, r"severity\[2\] = 2.5: severity must be an integer 1..5"),
+        ({"severity": (0, 1)}, r"severity\[0\] = 1: severity must be 0 for an example of corruption 'clean'"),
+        ({"reference": (1, None)}, r"reference\[1\] = .*: missing"),
+        ({"prediction": (2, float("nan"))}, r"prediction\[2\] = nan: missing"),
+        ({"prediction": (2, 1.5)}, r"prediction\[2\] = 1.5: must be a class index"),
+        ({"dataset": (0, None)}, r"dataset\[0\] = (None|nan): must be a non-empty string"),
+    ],
+)
 def test_bad_examples_are_refused_naming_the_field_and_value(change, message):
     with pytest.raises(ValueError, match=message):
         results_from_predictions(_examples(**change))
 
 
 def test_validate_examples_accepts_whole_floats_and_checks_lengths():
-    validate_examples({"predictions": [0, 1.0], "references": [np.int64(1), 0], "severity": [0.0, 3],
-                       "corruption": ["clean", "blur"], "model": ["a", "a"], "dataset": ["d", "d"]})
+    validate_examples(
+        {
+            "predictions": [0, 1.0],
+            "references": [np.int64(1), 0],
+            "severity": [0.0, 3],
+            "corruption": ["clean", "blur"],
+            "model": ["a", "a"],
+            "dataset": ["d", "d"],
+        }
+    )
     with pytest.raises(ValueError, match="inputs differ in length: predictions 2, references 1"):
         validate_examples({"predictions": [0, 1], "references": [0]})
 
 
 def test_nan_accuracy_names_the_cell_and_the_value(results):
     broken = results.copy()
-    broken.loc[(broken.model == "m1") & (broken.dataset == "d2") & (broken.corruption == "clean")
-               & (broken.metric == "accuracy"), "value"] = float("nan")
+    broken.loc[
+        (broken.model == "m1")
+        & (broken.dataset == "d2")
+        & (broken.corruption == "clean")
+        & (broken.metric == "accuracy"),
+        "value",
+    ] = float("nan")
     with pytest.raises(ValueError, match=r"column 'value' is nan for m1/d2/clean/0"):
         mce_table(broken, reference="ref")
 
@@ -299,22 +334,35 @@ def test_alexnet_baselines_cover_each_medmnist_c_corruption_set():
 
 def test_balanced_error_scores_by_hand_on_breastmnist():
     be_by_cell = {"clean": 0.2}
-    be_by_cell |= {("pixelate", s): e for s, e in zip(range(1, 6), [0.3, 0.3, 0.4, 0.4, 0.6])}  # mean 0.4
-    for corruption in ("jpeg_compression", "speckle_noise", "motion_blur", "brightness_up", "brightness_down",
-                       "contrast_down"):
+    be_by_cell |= {("pixelate", s): e for s, e in zip(range(1, 6), [0.3, 0.3, 0.4, 0.4, 0.6], strict=True)}  # mean 0.4
+    for corruption in (
+        "jpeg_compression",
+        "speckle_noise",
+        "motion_blur",
+        "brightness_up",
+        "brightness_down",
+        "contrast_down",
+    ):
         be_by_cell |= {(corruption, s): 0.3 for s in range(1, 6)}  # mean 0.3
     out = balanced_error_scores(be_by_cell, "breastmnist")
     alex_clean = 0.14536340852130336
-    alex = {"pixelate": 0.46127819548872184, "jpeg_compression": 0.2986215538847118,
-            "speckle_noise": 0.38709273182957393, "motion_blur": 0.25902255639097743,
-            "brightness_up": 0.3197994987468672, "brightness_down": 0.21127819548872181,
-            "contrast_down": 0.15864661654135334}
+    alex = {
+        "pixelate": 0.46127819548872184,
+        "jpeg_compression": 0.2986215538847118,
+        "speckle_noise": 0.38709273182957393,
+        "motion_blur": 0.25902255639097743,
+        "brightness_up": 0.3197994987468672,
+        "brightness_down": 0.21127819548872181,
+        "contrast_down": 0.15864661654135334,
+    }
     assert out["be_by_corruption"]["pixelate"] == pytest.approx(0.4 / 0.46127819548872184)
     assert out["rbe_by_corruption"]["pixelate"] == pytest.approx((0.4 - 0.2) / (0.46127819548872184 - alex_clean))
     assert out["rbe_by_corruption"]["contrast_down"] == pytest.approx((0.3 - 0.2) / (0.15864661654135334 - alex_clean))
     be = (0.4 / alex["pixelate"] + sum(0.3 / alex[c] for c in alex if c != "pixelate")) / 7
-    rbe = ((0.4 - 0.2) / (alex["pixelate"] - alex_clean)
-           + sum((0.3 - 0.2) / (alex[c] - alex_clean) for c in alex if c != "pixelate")) / 7
+    rbe = (
+        (0.4 - 0.2) / (alex["pixelate"] - alex_clean)
+        + sum((0.3 - 0.2) / (alex[c] - alex_clean) for c in alex if c != "pixelate")
+    ) / 7
     assert out["be"] == pytest.approx(be)
     assert out["rbe"] == pytest.approx(rbe)
     assert out["clean"] == 0.2 and out["excluded"] == 0 and out["missing_corruptions"] == []
@@ -362,30 +410,71 @@ def test_evaluate_module_matches_library(tmp_path):
     """The module's table against values computed by hand (the definitions of SPEC §6), then the library's."""
     require("evaluate")
     # errors per (model, dataset, corruption, severity); 10 samples per cell, the first k of them wrong
-    errors = {("ref", "d1", "clean", 0): 0.1, ("ref", "d1", "blur", 1): 0.2, ("ref", "d1", "blur", 2): 0.4,
-              ("ref", "d2", "clean", 0): 0.2, ("ref", "d2", "noise", 1): 0.5,
-              ("m1", "d1", "clean", 0): 0.1, ("m1", "d1", "blur", 1): 0.1, ("m1", "d1", "blur", 2): 0.2,
-              ("m1", "d2", "clean", 0): 0.1, ("m1", "d2", "noise", 1): 0.4}
+    errors = {
+        ("ref", "d1", "clean", 0): 0.1,
+        ("ref", "d1", "blur", 1): 0.2,
+        ("ref", "d1", "blur", 2): 0.4,
+        ("ref", "d2", "clean", 0): 0.2,
+        ("ref", "d2", "noise", 1): 0.5,
+        ("m1", "d1", "clean", 0): 0.1,
+        ("m1", "d1", "blur", 1): 0.1,
+        ("m1", "d1", "blur", 2): 0.2,
+        ("m1", "d2", "clean", 0): 0.1,
+        ("m1", "d2", "noise", 1): 0.4,
+    }
     rows = [(*cell, 0, int(i < round(10 * error))) for cell, error in errors.items() for i in range(10)]
     examples = pd.DataFrame(rows, columns=["model", "dataset", "corruption", "severity", "reference", "prediction"])
     # d1: CE = (.1+.2)/(.2+.4), RelCE = (0+.1)/(.1+.3), clean .1/.1; d2: CE = .4/.5, RelCE = .3/.3, clean .1/.2
     by_hand = {
-        "m1": {"mce/d1": 50.0, "mce/d2": 80.0, "mce": 65.0, "mce/A": 65.0, "rel_mce/d1": 25.0, "rel_mce/d2": 100.0,
-               "rel_mce": 62.5, "clean_err/d1": 100.0, "clean_err/d2": 50.0, "clean_err": 75.0,
-               "mean_err/d1": 15.0, "mean_err/d2": 40.0, "mean_err": 27.5},
+        "m1": {
+            "mce/d1": 50.0,
+            "mce/d2": 80.0,
+            "mce": 65.0,
+            "mce/A": 65.0,
+            "rel_mce/d1": 25.0,
+            "rel_mce/d2": 100.0,
+            "rel_mce": 62.5,
+            "clean_err/d1": 100.0,
+            "clean_err/d2": 50.0,
+            "clean_err": 75.0,
+            "mean_err/d1": 15.0,
+            "mean_err/d2": 40.0,
+            "mean_err": 27.5,
+        },
         "ref": {"mce": 100.0, "rel_mce": 100.0, "clean_err": 100.0, "mean_err": 40.0},
     }
     with warnings.catch_warnings():
         warnings.simplefilter("error", UndefinedMetricWarning)  # the example has no undefined ratio
         expected = mce_table(results_from_predictions(examples), reference="ref", collections={"A": ["d1", "d2"]})
-    inputs = {"path": str(MCE_SPACE), "predictions": examples.prediction.tolist(),
-              "references": examples.reference.tolist(), "dataset": examples.dataset.tolist(),
-              "corruption": examples.corruption.tolist(), "severity": examples.severity.tolist(),
-              "model": examples.model.tolist(), "reference_model": "ref", "collections": {"A": ["d1", "d2"]}}
-    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_MODULES_CACHE": str(tmp_path / "hf" / "modules"),
-           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", _LOAD_AND_COMPUTE], check=False, input=json.dumps(inputs), env=env,
-                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    inputs = {
+        "path": str(MCE_SPACE),
+        "predictions": examples.prediction.tolist(),
+        "references": examples.reference.tolist(),
+        "dataset": examples.dataset.tolist(),
+        "corruption": examples.corruption.tolist(),
+        "severity": examples.severity.tolist(),
+        "model": examples.model.tolist(),
+        "reference_model": "ref",
+        "collections": {"A": ["d1", "d2"]},
+    }
+    env = {
+        **os.environ,
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_MODULES_CACHE": str(tmp_path / "hf" / "modules"),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_EVALUATE_OFFLINE": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD_AND_COMPUTE],
+        check=False,
+        input=json.dumps(inputs),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["reference_model"] == "ref"
@@ -425,16 +514,41 @@ print(json.dumps(messages))
 def test_evaluate_module_refuses_bad_inputs_naming_the_field(tmp_path):
     require("evaluate")
     cells = [("clean", 0), ("clean", 0), ("blur", 1), ("blur", 2)]
-    inputs = {"path": str(MCE_SPACE), "predictions": [0, 1, 1, 0] * 2, "references": [0, 1, 0, 1] * 2,
-              "dataset": ["d"] * 8, "corruption": [c for c, _ in cells] * 2, "severity": [s for _, s in cells] * 2,
-              "model": ["a"] * 4 + ["ref"] * 4, "reference_model": "ref",
-              "cases": {"seven": ["severity", 2, 7], "minus_one": ["severity", 3, -1], "two_and_a_half":
-                        ["severity", 2, 2.5], "none_label": ["references", 1, None], "nan_prediction":
-                        ["predictions", 5, float("nan")]}}
-    env = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_MODULES_CACHE": str(tmp_path / "hf" / "modules"),
-           "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_EVALUATE_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-c", _BAD_INPUTS], check=False, input=json.dumps(inputs, allow_nan=True),
-                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    inputs = {
+        "path": str(MCE_SPACE),
+        "predictions": [0, 1, 1, 0] * 2,
+        "references": [0, 1, 0, 1] * 2,
+        "dataset": ["d"] * 8,
+        "corruption": [c for c, _ in cells] * 2,
+        "severity": [s for _, s in cells] * 2,
+        "model": ["a"] * 4 + ["ref"] * 4,
+        "reference_model": "ref",
+        "cases": {
+            "seven": ["severity", 2, 7],
+            "minus_one": ["severity", 3, -1],
+            "two_and_a_half": ["severity", 2, 2.5],
+            "none_label": ["references", 1, None],
+            "nan_prediction": ["predictions", 5, float("nan")],
+        },
+    }
+    env = {
+        **os.environ,
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_MODULES_CACHE": str(tmp_path / "hf" / "modules"),
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_EVALUATE_OFFLINE": "1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _BAD_INPUTS],
+        check=False,
+        input=json.dumps(inputs, allow_nan=True),
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     messages = json.loads(done.stdout.strip().splitlines()[-1])
     assert messages["seven"].startswith("ValueError: severity[2] = 7: severity must be an integer 1..5")

@@ -4,7 +4,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import go_offline, require  # noqa: E402
 
 torch = require("torch")
@@ -25,7 +24,10 @@ CLASSES = ["malignant", "normal, benign"]
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
-    return {"open_clip": save_tiny_open_clip(root / "open_clip"), "transformers": save_tiny_transformers_clip(root / "tf")}
+    return {
+        "open_clip": save_tiny_open_clip(root / "open_clip"),
+        "transformers": save_tiny_transformers_clip(root / "tf"),
+    }
 
 
 @pytest.fixture
@@ -122,19 +124,23 @@ def test_production_code_never_imports_the_test_scaffolding():
     import sys
 
     root = Path(__file__).resolve().parents[1] / "hf_robustmed"
-    modules = sorted(".".join(("hf_robustmed", *f.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
-                     for f in root.rglob("*.py") if f.parent.name != "testing" and f.stem not in ("demo", "__main__"))
+    modules = sorted(
+        ".".join(("hf_robustmed", *f.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+        for f in root.rglob("*.py")
+        if f.parent.name != "testing" and f.stem not in ("demo", "__main__")
+    )
     assert "hf_robustmed.evaluation" in modules and "hf_robustmed.models.unimedclip" in modules
-    code = ("import importlib, sys\n"
-            f"for name in {modules!r}:\n"
-            "    importlib.import_module(name)\n"
-            "from hf_robustmed.models.registry import load_families\n"
-            "load_families()\n"
-            "print(sorted(n for n in sys.modules if n.startswith('hf_robustmed.testing')))\n")
+    code = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}:\n"
+        "    importlib.import_module(name)\n"
+        "from hf_robustmed.models.registry import load_families\n"
+        "load_families()\n"
+        "print(sorted(n for n in sys.modules if n.startswith('hf_robustmed.testing')))\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "[]"
-
 
 
 def test_the_family_comes_from_the_weights_not_the_name(folders, monkeypatch):

@@ -23,10 +23,18 @@ def _results(datasets: int = 6) -> pd.DataFrame:
 
 
 def test_importing_the_library_prints_nothing():
-    modules = ["hf_robustmed", "hf_robustmed.cli", "hf_robustmed.report", "hf_robustmed.figures",
-               "hf_robustmed.corruptions", "hf_robustmed.metrics", "hf_robustmed.data"]
-    done = subprocess.run([sys.executable, "-c", "; ".join(f"import {m}" for m in modules)], capture_output=True,
-                          text=True)
+    modules = [
+        "hf_robustmed",
+        "hf_robustmed.cli",
+        "hf_robustmed.report",
+        "hf_robustmed.figures",
+        "hf_robustmed.corruptions",
+        "hf_robustmed.metrics",
+        "hf_robustmed.data",
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", "; ".join(f"import {m}" for m in modules)], capture_output=True, text=True
+    )
     assert done.returncode == 0 and done.stdout == "" and done.stderr == ""
 
 

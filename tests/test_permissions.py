@@ -5,9 +5,8 @@ import stat
 
 import numpy as np
 import pytest
-from data_fixtures import write_medmnist
-
 from conftest import require
+from data_fixtures import write_medmnist
 
 from hf_robustmed.files import atomic_path, write_image
 

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import require  # noqa: E402
 
 torch = require("torch")
@@ -36,8 +35,9 @@ def benches(tmp_path_factory):
     write_medmnist(root / "src", "pneumoniamnist", rgb=False, classes=2, counts=(2, 2, 5), seed=4)
     jobs = medmnist_c_jobs(root / "src", datasets=["dermamnist", "pneumoniamnist"], size=28)
     build_benchmark(jobs, root / "medmnist-c", shard_rows=2, seed=7, progress=False, num_workers=0)
-    write_medimeta(root / "meta", "oct", "disease class", {0: "CNV", 1: "DME", 2: "DRUSEN", 3: "NORMAL"}, rgb=False,
-                   n=9)
+    write_medimeta(
+        root / "meta", "oct", "disease class", {0: "CNV", 1: "DME", 2: "DRUSEN", 3: "NORMAL"}, rgb=False, n=9
+    )
     write_medimeta(root / "meta", "pbc", "cell class", {i: f"cell {i}" for i in range(8)}, rgb=True, n=9, seed=2)
     jobs = medimeta_c_jobs(root / "meta", datasets=["oct", "pbc"], splits=("test",))
     build_benchmark(jobs, root / "medimeta-c", shard_rows=2, seed=5, grey="rgb", progress=False)
@@ -59,7 +59,7 @@ def test_on_the_fly_images_are_byte_identical_to_the_stored_configs(benches, tmp
         fly, stored = evaluator.rows(cell), ShardRows(folder, cell.config, cell.split)
         a, b = fly.read(0, len(fly)), stored.read(0, len(stored))
         assert len(a.images) == len(b.images) > 0
-        for x, y in zip(a.images, b.images):
+        for x, y in zip(a.images, b.images, strict=True):
             assert x.dtype == y.dtype == np.uint8 and x.shape == y.shape, cell
             assert np.array_equal(x, y), f"{cell.config}: on-the-fly pixels differ from the stored ones"
         assert np.array_equal(a.labels, b.labels) and np.array_equal(a.indices, b.indices)
@@ -83,8 +83,9 @@ def test_worker_count_and_batch_size_do_not_change_results(benches, tmp_path):
     runs = {}
     for workers, batch in ((0, 4), (2, 3), (1, 100)):
         out = tmp_path / f"w{workers}b{batch}"
-        runs[out] = evaluate([model], str(root / "medimeta-c"), out, batch_size=batch, num_workers=workers,
-                             on_the_fly=workers == 2)
+        runs[out] = evaluate(
+            [model], str(root / "medimeta-c"), out, batch_size=batch, num_workers=workers, on_the_fly=workers == 2
+        )
     first, *others = runs
     for out in others:
         pd.testing.assert_frame_equal(runs[first], runs[out])
@@ -208,12 +209,31 @@ def test_only_planned_configs_are_downloaded(benches, tmp_path, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     monkeypatch.chdir(tmp_path)
-    evaluate([model], "org/MedMNIST-C", tmp_path / "out", datasets=["dermamnist"], corruptions=["pixelate"],
-             severities=[2], num_workers=0, on_the_fly=True)
+    evaluate(
+        [model],
+        "org/MedMNIST-C",
+        tmp_path / "out",
+        datasets=["dermamnist"],
+        corruptions=["pixelate"],
+        severities=[2],
+        num_workers=0,
+        on_the_fly=True,
+    )
     assert requested[-1] == ["README.md", "benchmark.json", "dermamnist-clean/*"]
-    assert sorted(p.name for p in (tmp_path / "snapshot").iterdir()) == ["README.md", "benchmark.json", "dermamnist-clean"]
-    evaluate([model], "org/MedMNIST-C", tmp_path / "out2", datasets=["dermamnist"], corruptions=["pixelate"],
-             severities=[2], num_workers=0)
+    assert sorted(p.name for p in (tmp_path / "snapshot").iterdir()) == [
+        "README.md",
+        "benchmark.json",
+        "dermamnist-clean",
+    ]
+    evaluate(
+        [model],
+        "org/MedMNIST-C",
+        tmp_path / "out2",
+        datasets=["dermamnist"],
+        corruptions=["pixelate"],
+        severities=[2],
+        num_workers=0,
+    )
     assert requested[-1] == ["README.md", "benchmark.json", "dermamnist-clean/*", "dermamnist-pixelate-2/*"]
     assert resolve_benchmark(str(root / "medmnist-c")) == root / "medmnist-c"
 
@@ -225,16 +245,55 @@ def test_sources_evaluated_on_the_fly_equal_the_built_benchmark(benches, tmp_pat
     from hf_robustmed.cli import main
 
     root, model = benches
-    source, seed, datasets, size = {"medmnist-c": ("src", "7", "pneumoniamnist", ["--size", "28"]),
-                                    "medimeta-c": ("meta", "5", "oct,pbc", [])}[name]
+    source, seed, datasets, size = {
+        "medmnist-c": ("src", "7", "pneumoniamnist", ["--size", "28"]),
+        "medimeta-c": ("meta", "5", "oct,pbc", []),
+    }[name]
     selection = ["--datasets", datasets, "--corruptions", "gaussian_noise,pixelate", "--severities", "2,4"]
-    assert main(["evaluate", "--models", model, "--source", name, "--source-root", str(root / source), *size,
-                 "--seed", seed, *selection, "-o", str(tmp_path / "fly"), "--num-workers", "2"]) == 0
-    assert main(["evaluate", "--models", model, "--benchmark", str(root / name), *selection,
-                 "-o", str(tmp_path / "stored"), "--num-workers", "0"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--models",
+                model,
+                "--source",
+                name,
+                "--source-root",
+                str(root / source),
+                *size,
+                "--seed",
+                seed,
+                *selection,
+                "-o",
+                str(tmp_path / "fly"),
+                "--num-workers",
+                "2",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "evaluate",
+                "--models",
+                model,
+                "--benchmark",
+                str(root / name),
+                *selection,
+                "-o",
+                str(tmp_path / "stored"),
+                "--num-workers",
+                "0",
+            ]
+        )
+        == 0
+    )
     keys = ["dataset", "corruption", "severity", "metric"]  # the cells' order follows each benchmark's config order
-    fly, stored = (pd.read_parquet(tmp_path / run / "results.parquet").sort_values(keys, ignore_index=True)
-                   for run in ("fly", "stored"))
+    fly, stored = (
+        pd.read_parquet(tmp_path / run / "results.parquet").sort_values(keys, ignore_index=True)
+        for run in ("fly", "stored")
+    )
     assert len(fly) == len(stored) == 3 * len(datasets.split(",")) * (1 + 2 * 2)
     pd.testing.assert_frame_equal(fly, stored)
     assert not (tmp_path / "fly" / "benchmark.json").exists()
@@ -257,7 +316,8 @@ cv2.setNumThreads(4)  # the caller's OpenCV thread pool is running when the load
 image = np.random.default_rng(0).integers(0, 255, (1024, 1024, 3), np.uint8)
 for _ in range(10):
     cv2.GaussianBlur(image, (31, 31), 5)
-evaluate([sys.argv[1]], sys.argv[2], sys.argv[3], num_workers=2, on_the_fly=True, corruptions=["pixelate"])  # no __main__ guard: workers must not re-run this script
+# no __main__ guard: workers must not re-run this script
+evaluate([sys.argv[1]], sys.argv[2], sys.argv[3], num_workers=2, on_the_fly=True, corruptions=["pixelate"])
 print("done")
 """
 
@@ -271,6 +331,10 @@ def test_loader_workers_start_safely_from_any_script(benches, tmp_path):
     root, model = benches
     script = tmp_path / "evaluate_script.py"  # a script file, run as users do
     script.write_text(WORKERS_AFTER_THREADS)
-    done = subprocess.run([sys.executable, str(script), model, str(root / "medmnist-c"), str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=240)
+    done = subprocess.run(
+        [sys.executable, str(script), model, str(root / "medmnist-c"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert done.returncode == 0 and done.stdout.strip().endswith("done"), done.stderr[-2000:]

@@ -15,7 +15,6 @@ import platform
 
 import numpy as np
 import pytest
-
 from conftest import require  # noqa: E402
 
 torch = require("torch")
@@ -43,8 +42,10 @@ from hf_robustmed.testing import save_tiny_open_clip, save_tiny_transformers_cli
 
 SIZES = [(28, 28), (64, 64), (128, 128), (224, 224), (300, 300), (97, 131), (131, 97), (227, 224)]
 # torchvision resizes uint8 bilinear with torch's uint8 kernel only on these CPUs (in float elsewhere).
-UINT8_BILINEAR = (torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512")
-                  or platform.machine() in ("aarch64", "arm64"))
+UINT8_BILINEAR = torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512") or platform.machine() in (
+    "aarch64",
+    "arm64",
+)
 
 
 def _image(height: int, width: int, grey: bool, seed: int) -> np.ndarray:
@@ -71,13 +72,18 @@ def _families():
     rmc = PROTOCOLS["rmc"]
     processor = transformers.CLIPImageProcessor()
     families = {
-        "open_clip": (open_clip.image_transform(224, is_train=False, mean=OPENAI_MEAN, std=OPENAI_STD),
-                      from_open_clip(clip_cfg)),
-        "open_clip-longest": (open_clip.image_transform(224, is_train=False, resize_mode="longest", fill_color=7),
-                              from_open_clip({**clip_cfg, "resize_mode": "longest", "fill_color": 7})),
+        "open_clip": (
+            open_clip.image_transform(224, is_train=False, mean=OPENAI_MEAN, std=OPENAI_STD),
+            from_open_clip(clip_cfg),
+        ),
+        "open_clip-longest": (
+            open_clip.image_transform(224, is_train=False, resize_mode="longest", fill_color=7),
+            from_open_clip({**clip_cfg, "resize_mode": "longest", "fill_color": 7}),
+        ),
         "open_clip-squash-bilinear": (
             open_clip.image_transform(224, is_train=False, resize_mode="squash", interpolation="bilinear"),
-            from_open_clip({**clip_cfg, "resize_mode": "squash", "interpolation": "bilinear"})),
+            from_open_clip({**clip_cfg, "resize_mode": "squash", "interpolation": "bilinear"}),
+        ),
         "unimedclip": (unimedclip_preprocess(224), unimedclip_transform(224)),
         "medclip": (medclip_preprocess(224), medclip_transform(224)),
         "rmc-clip": (protocol_transform(rmc, "clip"), protocol_image_transform(rmc, "clip")),
@@ -132,8 +138,9 @@ def test_resize_is_the_backends_bit_for_bit(backend):
             pil = Image.fromarray(image.permute(1, 2, 0).numpy()).resize((out_width, out_height), resample)
             expected = image_to_tensor(np.array(pil))
         else:
-            expected = functional.resize(image, [out_height, out_width], functional.InterpolationMode(interpolation),
-                                         antialias=True)
+            expected = functional.resize(
+                image, [out_height, out_width], functional.InterpolationMode(interpolation), antialias=True
+            )
         assert torch.equal(resize_uint8(image[None], out_height, out_width, interpolation, backend)[0], expected)
 
 
@@ -141,8 +148,13 @@ def test_float_antialiased_interpolate_is_not_pillow():
     """Why resizing is not ``interpolate(antialias=True)`` in float: Pillow clips to uint8 between its passes."""
     image = _image(64, 64, grey=True, seed=3)
     pillow = torch.from_numpy(np.array(Image.fromarray(image).resize((224, 224), Image.BICUBIC))).float()
-    floats = torch.nn.functional.interpolate(torch.from_numpy(image)[None, None].float(), size=(224, 224),
-                                             mode="bicubic", antialias=True).round().clamp(0, 255)[0, 0]
+    floats = (
+        torch.nn.functional.interpolate(
+            torch.from_numpy(image)[None, None].float(), size=(224, 224), mode="bicubic", antialias=True
+        )
+        .round()
+        .clamp(0, 255)[0, 0]
+    )
     assert (floats - pillow).abs().max() > 2
 
 
@@ -153,8 +165,12 @@ def test_grey_conversion_is_pillows():
 
 
 def test_to_pil_is_the_same_transform():
-    for transform in (from_open_clip({"size": 224}), medclip_transform(224), FAMILIES["transformers"][1],
-                      from_open_clip({"size": 224, "resize_mode": "longest"})):
+    for transform in (
+        from_open_clip({"size": 224}),
+        medclip_transform(224),
+        FAMILIES["transformers"][1],
+        from_open_clip({"size": 224, "resize_mode": "longest"}),
+    ):
         for size in [(28, 28), (97, 131), (300, 300)]:
             image = _image(*size, grey=False, seed=5)
             assert torch.equal(_pil_path(transform.to_pil(), image), _tensor_path(transform, image))
@@ -162,8 +178,12 @@ def test_to_pil_is_the_same_transform():
 
 def test_batches_and_sequences_of_mixed_sizes():
     transform = from_open_clip({"size": 32})
-    images = [_image(28, 28, grey=True, seed=1), _image(40, 50, grey=False, seed=2), _image(28, 28, grey=True, seed=3),
-              _image(28, 28, grey=False, seed=4)]
+    images = [
+        _image(28, 28, grey=True, seed=1),
+        _image(40, 50, grey=False, seed=2),
+        _image(28, 28, grey=True, seed=3),
+        _image(28, 28, grey=False, seed=4),
+    ]
     one_by_one = torch.stack([_tensor_path(transform, image) for image in images])
     assert torch.equal(transform([image_to_tensor(image) for image in images]), one_by_one)
     batch = torch.stack([image_to_tensor(images[0]), image_to_tensor(images[2])])
@@ -211,8 +231,10 @@ def test_double_normalisation_of_rmc_clip():
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("preprocess")
-    return {"open_clip": save_tiny_open_clip(root / "open_clip"),
-            "transformers": save_tiny_transformers_clip(root / "tf")}
+    return {
+        "open_clip": save_tiny_open_clip(root / "open_clip"),
+        "transformers": save_tiny_transformers_clip(root / "tf"),
+    }
 
 
 def _arrays():
@@ -236,8 +258,14 @@ def test_transformers_loader_sets_its_transform(folders):
 
 def test_a_model_without_transform_falls_back_to_pil_and_says_so(folders, caplog):
     model = create_model(f"local-dir:{folders['open_clip']}")
-    plain = ZeroShotModel(name="user-made", module=model.module, preprocess=model.preprocess,
-                          image_encoder=model.image_encoder, text_encoder=model.text_encoder, logit_scale=1.0)
+    plain = ZeroShotModel(
+        name="user-made",
+        module=model.module,
+        preprocess=model.preprocess,
+        image_encoder=model.image_encoder,
+        text_encoder=model.text_encoder,
+        logit_scale=1.0,
+    )
     images = [image_to_tensor(image) for image in _arrays()]
     with caplog.at_level(logging.DEBUG, logger="hf_robustmed.models.base"):
         pixels = plain.preprocess_batch(images)

@@ -12,7 +12,6 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import go_offline, require  # noqa: E402
 
 torch = require("torch")
@@ -48,10 +47,12 @@ def env(tmp_path_factory):
     write_medmnist(root / "src", "pneumoniamnist", rgb=False, classes=2, counts=(3, 3, 7), seed=8)
     write_medmnist(root / "src", "bloodmnist", rgb=True, classes=8, counts=(3, 3, 5), seed=9)
     write_medimeta(root / "src", "fundus", "disease presence", FUNDUS_LABELS, rgb=True, n=15, seed=3)
-    jobs = medmnist_c_jobs(root / "src", datasets=["pneumoniamnist", "bloodmnist"], corruptions=["pixelate"],
-                           severities=(1,), size=28)
-    jobs += medimeta_c_jobs(root / "src", datasets=["fundus"], corruptions=["pixelate"], severities=(1,),
-                            splits=("test",))
+    jobs = medmnist_c_jobs(
+        root / "src", datasets=["pneumoniamnist", "bloodmnist"], corruptions=["pixelate"], severities=(1,), size=28
+    )
+    jobs += medimeta_c_jobs(
+        root / "src", datasets=["fundus"], corruptions=["pixelate"], severities=(1,), splits=("test",)
+    )
     build_benchmark(jobs, root / "bench", shard_rows=4, progress=False)
     clip = f"local-dir:{save_tiny_open_clip(root / 'clip', image_size=224)}"
     with pytest.MonkeyPatch.context() as patch:
@@ -95,10 +96,19 @@ def test_protocols_are_data_and_families_come_from_names():
     assert get_protocol("standard").record()["preprocessing"] == "model's own"
     with pytest.raises(ValueError, match="unknown protocol 'paper'; valid: standard, rmc"):
         get_protocol("paper")
-    expected = {"clip-vit-b16": "clip", "clip-rn50": "clip", "open_clip:ViT-B-16-quickgelu/openai": "clip",
-                "biomedclip": "biomedclip", "hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224":
-                "biomedclip", "unimedclip": "unimedclip", "unimedclip:/x/y.pt": "unimedclip", "medclip-vit": "medclip",
-                "medclip:/x": "medclip", "local-dir:/x": None, "pubmedclip": None}
+    expected = {
+        "clip-vit-b16": "clip",
+        "clip-rn50": "clip",
+        "open_clip:ViT-B-16-quickgelu/openai": "clip",
+        "biomedclip": "biomedclip",
+        "hf-hub:microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224": "biomedclip",
+        "unimedclip": "unimedclip",
+        "unimedclip:/x/y.pt": "unimedclip",
+        "medclip-vit": "medclip",
+        "medclip:/x": "medclip",
+        "local-dir:/x": None,
+        "pubmedclip": None,
+    }
     assert {name: family_of(name) for name in expected} == expected
 
 
@@ -115,8 +125,15 @@ def test_the_family_is_the_loaded_models_whatever_its_name(env, tmp_path):
     assert (biomedclip.family, renamed.family, by_spec.family) == ("biomedclip",) * 3
     assert create_model("unimedclip").family == "unimedclip" and create_model(env["clip"]).family is None
     assert not apply_protocol(renamed, "rmc").normalise_text
-    lora = add_lora(biomedclip.module, BIOMEDCLIP_REPO, rank=2, alpha=2, dropout=0.0,
-                    target_modules=r"visual\.trunk\.blocks\.\d+\.attn\.qkv", init_lora_weights=False)
+    lora = add_lora(
+        biomedclip.module,
+        BIOMEDCLIP_REPO,
+        rank=2,
+        alpha=2,
+        dropout=0.0,
+        target_modules=r"visual\.trunk\.blocks\.\d+\.attn\.qkv",
+        init_lora_weights=False,
+    )
     lora.save_pretrained(tmp_path / "adapter")
     adapter = create_model(f"peft:{tmp_path / 'adapter'}")
     assert adapter.family == "biomedclip-lora" and family_of("robustmedclip") == "biomedclip-lora"
@@ -155,8 +172,9 @@ def test_rmc_preprocessing_is_openai_for_every_model_and_twice_for_clip(env, tmp
     mean, std = torch.tensor(OPENAI_MEAN)[:, None, None], torch.tensor(OPENAI_STD)[:, None, None]
     once = (torch.from_numpy(image).permute(2, 0, 1).float() / 255 - mean) / std
     clip = create_model(env["clip"])
-    torch.testing.assert_close(apply_protocol(clip, "rmc", family="clip").preprocess_arrays([image])[0],
-                               (once - mean) / std)
+    torch.testing.assert_close(
+        apply_protocol(clip, "rmc", family="clip").preprocess_arrays([image])[0], (once - mean) / std
+    )
     torch.testing.assert_close(apply_protocol(clip, "rmc").preprocess_arrays([image])[0], once)  # family unknown
     medclip = create_model(f"medclip:{save_tiny_medclip(tmp_path / 'medclip', image_size=224)}")
     torch.testing.assert_close(apply_protocol(medclip, "rmc").preprocess_arrays([image])[0], once)
@@ -184,11 +202,13 @@ def synthetic_model(name: str = "biomedclip", family: str | None = "biomedclip")
     """Text of class 'normal' 10× longer than that of 'pneumonia', at a wider angle to every image."""
     vectors = {"normal": torch.tensor([10.0, 0.0]), "pneumonia": torch.tensor([0.6, 0.8])}
     return ZeroShotModel(
-        name=name, module=torch.nn.Identity(),
+        name=name,
+        module=torch.nn.Identity(),
         preprocess=lambda image: torch.zeros(3, 8, 8),
         image_encoder=lambda pixels: torch.tensor([[0.3, 0.954]]).expand(len(pixels), 2),
-        text_encoder=lambda texts: torch.stack([vectors["normal" if " of a normal " in t else "pneumonia"]
-                                                for t in texts]),
+        text_encoder=lambda texts: torch.stack(
+            [vectors["normal" if " of a normal " in t else "pneumonia"] for t in texts]
+        ),
         logit_scale=100.0,
         family=family,
     )
@@ -204,8 +224,9 @@ def test_unnormalised_text_features_change_predictions(env):
         image = np.array([0.3, 0.954]) / np.linalg.norm([0.3, 0.954])
         expected = softmax(np.array([[10 * image[0], 0.6 * image[0] + 0.8 * image[1]]]))  # no logit scale
         np.testing.assert_allclose(probs(rmc["biomedclip", config]), np.repeat(expected, 7, 0), rtol=1e-5)
-    renamed, _ = run(env, [synthetic_model("robustmedclip", "biomedclip-lora")], "d2-other", "rmc",
-                     ["pneumoniamnist"])  # normalised family
+    renamed, _ = run(
+        env, [synthetic_model("robustmedclip", "biomedclip-lora")], "d2-other", "rmc", ["pneumoniamnist"]
+    )  # normalised family
     assert set(renamed["robustmedclip", "pneumoniamnist-clean"]["pred"]) == {1}
 
 
@@ -215,15 +236,18 @@ def test_unnormalised_text_features_change_predictions(env):
 def test_raw_cosine_changes_probabilities_not_predictions(env):
     model = create_model(env["clip"])  # its own preprocessing is the protocol's: only the logit scale differs
     image = images_of(env, "bloodmnist")[0]
-    torch.testing.assert_close(apply_protocol(model, "rmc").preprocess_arrays([image]), model.preprocess_arrays([image]))
+    torch.testing.assert_close(
+        apply_protocol(model, "rmc").preprocess_arrays([image]), model.preprocess_arrays([image])
+    )
     standard, _ = run(env, [model], "d6-standard", "standard", ["bloodmnist"])
     rmc, _ = run(env, [model], "d6-rmc", "rmc", ["bloodmnist"])
     for key in standard:
         assert standard[key]["pred"].tolist() == rmc[key]["pred"].tolist()
         assert not np.allclose(probs(standard[key]), probs(rmc[key]), atol=1e-3)
         # softmax(s·cos) → softmax(cos): undo the scale on the log-probabilities
-        np.testing.assert_allclose(softmax(np.log(probs(standard[key])) / model.logit_scale), probs(rmc[key]),
-                                   rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(
+            softmax(np.log(probs(standard[key])) / model.logit_scale), probs(rmc[key]), rtol=1e-4, atol=1e-6
+        )
 
 
 def test_rmc_pairs_prompts_with_labels_in_the_original_order(env):
@@ -231,14 +255,19 @@ def test_rmc_pairs_prompts_with_labels_in_the_original_order(env):
     standard, _ = run(env, [model], "d4-standard", "standard", ["fundus", "bloodmnist"])
     rmc, _ = run(env, [model], "d4-rmc", "rmc", ["fundus", "bloodmnist"])
     for config in ("fundus-clean", "fundus-pixelate-1"):
-        np.testing.assert_allclose(probs(rmc[model.name, config]), probs(standard[model.name, config])[:, ::-1],
-                                   rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            probs(rmc[model.name, config]), probs(standard[model.name, config])[:, ::-1], rtol=1e-5, atol=1e-6
+        )
         assert (rmc[model.name, config]["pred"] == 1 - standard[model.name, config]["pred"]).all()
     summary = json.loads((env["root"] / "d4-rmc" / "summary.json").read_text())
-    assert summary["protocol"]["class_names"]["fundus"] == {"prompts": ["abnormal", "normal"],
-                                                            "labels": ["normal", "abnormal"]}
-    assert summary["protocol"]["class_names"]["bloodmnist"]["prompts"] == \
-        summary["protocol"]["class_names"]["bloodmnist"]["labels"]
+    assert summary["protocol"]["class_names"]["fundus"] == {
+        "prompts": ["abnormal", "normal"],
+        "labels": ["normal", "abnormal"],
+    }
+    assert (
+        summary["protocol"]["class_names"]["bloodmnist"]["prompts"]
+        == summary["protocol"]["class_names"]["bloodmnist"]["labels"]
+    )
 
 
 # ------------------------------------------------------------------------------------------ outputs
@@ -246,8 +275,7 @@ def test_rmc_pairs_prompts_with_labels_in_the_original_order(env):
 
 def test_every_rmc_output_says_so(env):
     out = env["root"] / "marked"
-    results = evaluate([env["clip"]], str(env["bench"]), out, datasets=["pneumoniamnist"], batch_size=4,
-                       protocol="rmc")
+    results = evaluate([env["clip"]], str(env["bench"]), out, datasets=["pneumoniamnist"], batch_size=4, protocol="rmc")
     assert set(results["protocol"]) == {"rmc"}
     assert set(pd.read_csv(out / "results.csv")["protocol"]) == {"rmc"}
     summary = json.loads((out / "summary.json").read_text())
@@ -263,8 +291,9 @@ def test_every_rmc_output_says_so(env):
     with pytest.raises(ValueError, match="holds results of protocol 'rmc'"):
         evaluate([env["clip"]], str(env["bench"]), out, datasets=["pneumoniamnist"], protocol="standard")
     with pytest.raises(ValueError, match="original template only"):
-        evaluate([env["clip"]], str(env["bench"]), env["root"] / "other", templates=("an image of {c}",),
-                 protocol="rmc")
+        evaluate(
+            [env["clip"]], str(env["bench"]), env["root"] / "other", templates=("an image of {c}",), protocol="rmc"
+        )
 
 
 def test_standard_results_are_unchanged_and_named(env):
@@ -282,8 +311,19 @@ def test_cli_protocol_flag(env):
     from hf_robustmed.cli import main
 
     out = env["root"] / "cli"
-    args = ["evaluate", "--models", env["clip"], "--benchmark", str(env["bench"]), "--datasets", "pneumoniamnist",
-            "--batch-size", "4", "-o", str(out)]
+    args = [
+        "evaluate",
+        "--models",
+        env["clip"],
+        "--benchmark",
+        str(env["bench"]),
+        "--datasets",
+        "pneumoniamnist",
+        "--batch-size",
+        "4",
+        "-o",
+        str(out),
+    ]
     assert main([*args, "--protocol", "rmc"]) == 0
     assert json.loads((out / "summary.json").read_text())["protocol"]["name"] == "rmc"
     with pytest.raises(SystemExit):
@@ -313,5 +353,7 @@ def test_bf16_agrees_with_fp32(env, fresh_accelerate_state):
         assert (a["pred"][clear] == b["pred"][clear]).all()
         decided += clear.sum()
     assert decided >= 20  # the comparison is not vacuous
-    pd.testing.assert_frame_equal(fp32[["model", "dataset", "corruption", "severity", "metric", "n"]],
-                                  bf16[["model", "dataset", "corruption", "severity", "metric", "n"]])
+    pd.testing.assert_frame_equal(
+        fp32[["model", "dataset", "corruption", "severity", "metric", "n"]],
+        bf16[["model", "dataset", "corruption", "severity", "metric", "n"]],
+    )

@@ -9,7 +9,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import go_offline, require  # noqa: E402
 
 torch = require("torch")
@@ -37,8 +36,9 @@ def offline_hub(monkeypatch, tmp_path):
 def _assert_stand_in(model: ZeroShotModel, caplog, name: str) -> None:
     assert model.provenance["weights"] == "stand-in", model.provenance
     assert model.provenance["detail"]
-    warnings = [r.getMessage() for r in caplog.records
-                if r.levelno == logging.WARNING and STANDIN_WARNING in r.getMessage()]
+    warnings = [
+        r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and STANDIN_WARNING in r.getMessage()
+    ]
     assert any(repr(name) in message for message in warnings), warnings
 
 
@@ -65,8 +65,10 @@ def test_biomedclip_seeded_under_its_real_repo_id_says_it_is_a_stand_in(tmp_path
 
 
 def test_open_clip_and_transformers_stand_ins_and_their_unmarked_copies(tmp_path, caplog):
-    folders = {"local-dir": save_tiny_open_clip(tmp_path / "oc"),
-               "transformers": save_tiny_transformers_clip(tmp_path / "tf")}
+    folders = {
+        "local-dir": save_tiny_open_clip(tmp_path / "oc"),
+        "transformers": save_tiny_transformers_clip(tmp_path / "tf"),
+    }
     for scheme, folder in folders.items():
         spec = f"{scheme}:{folder}"
         with caplog.at_level(logging.WARNING):
@@ -122,8 +124,14 @@ def test_unimedclip_stand_in_checkpoint_carries_the_marker(tmp_path, offline_hub
 def _adapter(base: ZeroShotModel, folder: Path) -> Path:
     from hf_robustmed.adaptation.lora import add_lora
 
-    peft_model = add_lora(base.module, BIOMEDCLIP_REPO, rank=2, alpha=2, dropout=0.0,
-                          target_modules=r"visual\.trunk\.blocks\.\d+\.attn\.qkv")
+    peft_model = add_lora(
+        base.module,
+        BIOMEDCLIP_REPO,
+        rank=2,
+        alpha=2,
+        dropout=0.0,
+        target_modules=r"visual\.trunk\.blocks\.\d+\.attn\.qkv",
+    )
     peft_model.save_pretrained(folder, save_embedding_layers=False)
     return folder
 
@@ -132,8 +140,16 @@ def _card(folder: Path):
     from hf_robustmed.adaptation.card import write_adapter_card
     from hf_robustmed.adaptation.config import TrainConfig
 
-    summary = {"trainable_parameters": 10, "epochs_run": 1, "classes": 2, "datasets": ["toy"], "selection": "last",
-               "selection_leaks_test_data": False, "selected_epoch": 1, "selection_score": None}
+    summary = {
+        "trainable_parameters": 10,
+        "epochs_run": 1,
+        "classes": 2,
+        "datasets": ["toy"],
+        "selection": "last",
+        "selection_leaks_test_data": False,
+        "selected_epoch": 1,
+        "selection_score": None,
+    }
     rows = [{"dataset": "toy", "clean": 0.5, "corrupted": 0.4}]
     return write_adapter_card(folder, TrainConfig(base_model="biomedclip", datasets=["toy"]), summary, rows=rows)
 
@@ -146,7 +162,7 @@ def test_an_adapter_trained_on_a_stand_in_inherits_it_in_its_card_and_when_loade
     card = ModelCard.load(_card(adapter))
     assert card.data.to_dict()[STANDIN_KEY]["weights"] == "stand-in"
     assert "**Stand-in weights.**" in card.text and "its weights and results mean nothing" in card.text
-    results = card.text[card.text.index("## Robustness results"):]
+    results = card.text[card.text.index("## Robustness results") :]
     assert results.splitlines()[2].startswith("> **Stand-in weights.**")  # right above the numbers
     with caplog.at_level(logging.WARNING):
         model = create_model(f"peft:{adapter}")
@@ -182,8 +198,12 @@ def test_an_adapter_card_takes_stand_in_results_into_account(tmp_path, offline_h
 def _hub_state() -> tuple:
     import huggingface_hub.constants as constants
 
-    return (os.environ.get("HF_HUB_OFFLINE"), os.environ.get("HF_HUB_CACHE"), constants.HF_HUB_OFFLINE,
-            constants.HF_HUB_CACHE)
+    return (
+        os.environ.get("HF_HUB_OFFLINE"),
+        os.environ.get("HF_HUB_CACHE"),
+        constants.HF_HUB_OFFLINE,
+        constants.HF_HUB_CACHE,
+    )
 
 
 def test_hub_cache_scope_restores_everything_even_on_error(tmp_path, monkeypatch):

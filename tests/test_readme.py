@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import require
 
 require("peft")
@@ -40,10 +39,13 @@ def script(blocks: list[tuple[str, str, str]], port: int) -> str:
         if lang == "python":
             lines += ["python - <<'PYTHON'", code.rstrip(), "PYTHON"]
         elif kind == "server":
-            lines += [f"( {code.strip()} ) > server.log 2>&1 &", "server=$!",
-                      f"for _ in $(seq 120); do curl -sf http://127.0.0.1:{port}/ >/dev/null && break; sleep 1; done",
-                      f"curl -sf http://127.0.0.1:{port}/ >/dev/null || {{ cat server.log; exit 1; }}",
-                      "kill $server; wait $server || true"]
+            lines += [
+                f"( {code.strip()} ) > server.log 2>&1 &",
+                "server=$!",
+                f"for _ in $(seq 120); do curl -sf http://127.0.0.1:{port}/ >/dev/null && break; sleep 1; done",
+                f"curl -sf http://127.0.0.1:{port}/ >/dev/null || {{ cat server.log; exit 1; }}",
+                "kill $server; wait $server || true",
+            ]
         else:
             lines.append(code.rstrip())
     return "\n".join(lines) + "\n"
@@ -51,21 +53,39 @@ def script(blocks: list[tuple[str, str, str]], port: int) -> str:
 
 def test_readme_marks_the_one_liners():
     code = "\n".join(code for _, _, code in readme_blocks())
-    for needle in ("load_dataset(", "PeftModel.from_pretrained(", "evaluate.load(", "accelerate launch -m hf_robustmed.evaluation",
-                   "accelerate launch -m hf_robustmed.adaptation.train", "spaces/robustmedclip-demo/app.py"):
+    for needle in (
+        "load_dataset(",
+        "PeftModel.from_pretrained(",
+        "evaluate.load(",
+        "accelerate launch -m hf_robustmed.evaluation",
+        "accelerate launch -m hf_robustmed.adaptation.train",
+        "spaces/robustmedclip-demo/app.py",
+    ):
         assert needle in code, f"no README one-liner runs {needle!r} on the demo's outputs"
 
 
 @pytest.mark.slow
 def test_demo_then_every_readme_one_liner(tmp_path):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}", "HF_HOME": str(tmp_path / "hf"),
-           "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_SERVER_PORT": str(port := free_port()),
-           "GRADIO_TEMP_DIR": str(tmp_path / "gradio"), "MPLBACKEND": "Agg"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "HF_HOME": str(tmp_path / "hf"),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "GRADIO_SERVER_PORT": str(port := free_port()),
+        "GRADIO_TEMP_DIR": str(tmp_path / "gradio"),
+        "MPLBACKEND": "Agg",
+    }
     env.pop("HF_HUB_CACHE", None)
     env.pop("HF_HUB_OFFLINE", None)
     (tmp_path / "spaces").symlink_to(ROOT / "spaces")
-    done = subprocess.run([sys.executable, "-m", "hf_robustmed.cli", "demo", "-o", "demo_out"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "hf_robustmed.cli", "demo", "-o", "demo_out"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "STAND-INS" in done.stdout  # said plainly
     out = tmp_path / "demo_out"

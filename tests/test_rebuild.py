@@ -4,14 +4,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import require  # noqa: E402
 from data_fixtures import write_medmnist
 
 from hf_robustmed.cli import main
 from hf_robustmed.data import build_benchmark, load_medmnist
 from hf_robustmed.data.benchmarks import medmnist_c_jobs
 from hf_robustmed.data.builder import build_fingerprint
-
-from conftest import require  # noqa: E402
 
 datasets = require("datasets")
 
@@ -50,8 +49,9 @@ def test_new_pixels_same_count_refuse_then_overwrite(tmp_path):
     assert rebuilt.fingerprint != first.fingerprint and rebuilt.shards_skipped == 0
     assert build_fingerprint(out) == rebuilt.fingerprint
     rows = load(out, "bloodmnist-clean", tmp_path / "cache")
-    np.testing.assert_array_equal(np.stack([np.asarray(r["image"]) for r in rows]),
-                                  load_medmnist("bloodmnist", size=28, root=root).images[:])
+    np.testing.assert_array_equal(
+        np.stack([np.asarray(r["image"]) for r in rows]), load_medmnist("bloodmnist", size=28, root=root).images[:]
+    )
 
 
 def test_more_rows_with_small_shards_leave_no_stale_shard(tmp_path):
@@ -64,7 +64,8 @@ def test_more_rows_with_small_shards_leave_no_stale_shard(tmp_path):
         build_benchmark(pixelate_jobs(root), out, shard_rows=4, progress=False)
     build_benchmark(pixelate_jobs(root), out, shard_rows=4, progress=False, overwrite=True)
     assert sorted(p.name for p in (out / "bloodmnist-clean").iterdir()) == [
-        f"test-{i:05d}-of-00004.parquet" for i in range(4)]
+        f"test-{i:05d}-of-00004.parquet" for i in range(4)
+    ]
     assert len(load(out, "bloodmnist-pixelate-2", tmp_path / "cache")) == 14
     manifest = json.loads((out / "benchmark.json").read_text())
     assert manifest["configs"]["bloodmnist-clean"] == {"test": 14}
@@ -76,8 +77,20 @@ def test_other_size_into_a_built_folder(tmp_path, capsys):
     root.mkdir()
     write_medmnist(root, "bloodmnist", rgb=True, classes=8, size=28, seed=1)
     write_medmnist(root, "bloodmnist", rgb=True, classes=8, size=64, seed=1)
-    args = ["build", "medmnist-c", "--source-root", str(root), "--datasets", "bloodmnist", "--corruptions",
-            "pixelate", "--severities", "2", "-o", str(out)]
+    args = [
+        "build",
+        "medmnist-c",
+        "--source-root",
+        str(root),
+        "--datasets",
+        "bloodmnist",
+        "--corruptions",
+        "pixelate",
+        "--severities",
+        "2",
+        "-o",
+        str(out),
+    ]
     assert main([*args, "--size", "28"]) == 0
     assert main([*args, "--size", "64"]) == 2
     error = capsys.readouterr().err
@@ -109,8 +122,11 @@ def test_card_states_the_minimum_datasets_version(tmp_path):
     root, out = tmp_path / "src", tmp_path / "out"
     root.mkdir()
     write_medmnist(root, "chestmnist", rgb=False, classes=14, multilabel=True, seed=3)
-    build_benchmark(medmnist_c_jobs(root, datasets=["chestmnist"], corruptions=["pixelate"], severities=(1,), size=28),
-                    out, progress=False)
+    build_benchmark(
+        medmnist_c_jobs(root, datasets=["chestmnist"], corruptions=["pixelate"], severities=(1,), size=28),
+        out,
+        progress=False,
+    )
     assert "datasets>=4.0" in (out / "README.md").read_text()
 
 

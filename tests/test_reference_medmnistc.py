@@ -19,8 +19,19 @@ except ImportError as error:  # missing package, or MagickWand not installed
 pytestmark = pytest.mark.reference
 
 DETERMINISTIC = {
-    "pixelate", "jpeg_compression", "defocus_blur", "zoom_blur", "gaussian_blur", "brightness_up",
-    "brightness_down", "contrast_up", "contrast_down", "saturate", "gamma_corr_up", "gamma_corr_down", "black_corner",
+    "pixelate",
+    "jpeg_compression",
+    "defocus_blur",
+    "zoom_blur",
+    "gaussian_blur",
+    "brightness_up",
+    "brightness_down",
+    "contrast_up",
+    "contrast_down",
+    "saturate",
+    "gamma_corr_up",
+    "gamma_corr_down",
+    "black_corner",
 }
 PAIRS = [(ds, name) for ds, table in CORRUPTIONS_DS.items() for name in table]
 
@@ -43,7 +54,7 @@ def test_registry_parameters_are_the_references():
             theirs = corruptor.severity_params[:5]
             if name == "stain_deposit":
                 ours = tuple(p[0] for p in ours)
-            for a, b in zip(ours, theirs):
+            for a, b in zip(ours, theirs, strict=True):
                 np.testing.assert_allclose(np.asarray(a, float), np.asarray(b, float), err_msg=f"{dataset}:{name}")
 
 
@@ -91,10 +102,18 @@ def _summary(outs: list[np.ndarray], clean: np.ndarray) -> dict[str, float]:
 
 # Random corruptions: the same law, compared through summary statistics over many draws.
 RANDOM_PAIRS = [
-    ("dermamnist", "gaussian_noise"), ("chestmnist", "gaussian_noise"), ("dermamnist", "speckle_noise"),
-    ("octmnist", "speckle_noise"), ("dermamnist", "impulse_noise"), ("tissuemnist", "impulse_noise"),
-    ("dermamnist", "shot_noise"), ("pneumoniamnist", "shot_noise"), ("pathmnist", "stain_deposit"),
-    ("bloodmnist", "bubble"), ("dermamnist", "characters"), ("dermamnist", "motion_blur"),
+    ("dermamnist", "gaussian_noise"),
+    ("chestmnist", "gaussian_noise"),
+    ("dermamnist", "speckle_noise"),
+    ("octmnist", "speckle_noise"),
+    ("dermamnist", "impulse_noise"),
+    ("tissuemnist", "impulse_noise"),
+    ("dermamnist", "shot_noise"),
+    ("pneumoniamnist", "shot_noise"),
+    ("pathmnist", "stain_deposit"),
+    ("bloodmnist", "bubble"),
+    ("dermamnist", "characters"),
+    ("dermamnist", "motion_blur"),
 ]
 
 

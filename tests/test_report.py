@@ -2,13 +2,12 @@
 
 import pandas as pd
 import pytest
+from conftest import require  # noqa: E402
 from PIL import Image
 
 from hf_robustmed.cli import main
 from hf_robustmed.metrics import RESULT_COLUMNS, UndefinedMetricWarning, mce_table
-from hf_robustmed.report import LEADERBOARD_COLUMNS, REPORT_FILES, dataset_figure, load_results, write_report
-
-from conftest import require  # noqa: E402
+from hf_robustmed.report import LEADERBOARD_COLUMNS, REPORT_FILES, load_results, write_report
 
 require("matplotlib")
 
@@ -77,10 +76,17 @@ def test_report_tables_agree_with_mce_table(report, results):
         assert f"| {table.at[model, 'mce']:.1f} (8 of 8) |" in row  # with the pairs it rests on
     assert f"| {REFERENCE} | unknown | 100.0 | 100.0 (8 of 8) | 100.0 (8 of 8) |" in text  # no weights column: unknown
     by_mce = table["mce"].sort_values().index  # the column order
-    assert ("| dermamnist | 3 of 3 | " + " | ".join(f"{table.at[m, 'mce/dermamnist']:.1f}" for m in by_mce) + " |"
-            in text)
-    for heading in ("## Per dataset", "## Per collection", "## Per modality", "| x-ray | chestmnist |",
-                    "| MedMNIST-C | bloodmnist, chestmnist, dermamnist |", "### chestmnist"):
+    assert (
+        "| dermamnist | 3 of 3 | " + " | ".join(f"{table.at[m, 'mce/dermamnist']:.1f}" for m in by_mce) + " |" in text
+    )
+    for heading in (
+        "## Per dataset",
+        "## Per collection",
+        "## Per modality",
+        "| x-ray | chestmnist |",
+        "| MedMNIST-C | bloodmnist, chestmnist, dermamnist |",
+        "### chestmnist",
+    ):
         assert heading in text
     # the reference's bubble accuracy at severity 5 on bloodmnist: 80 - 5 x 5 x 1.6
     assert "| bubble | clip-vit-b16 | 72.0 | 64.0 | 56.0 | 48.0 | 40.0 | 56.0 |" in text
@@ -170,7 +176,7 @@ def test_stand_in_rows_are_marked_everywhere(tmp_path):
     assert "**Stand-in weights**: `biomedclip`" in text
     assert any(line.startswith("| biomedclip (stand-in) | stand-in |") for line in text.splitlines())
     assert any(line.startswith("| medclip | pretrained |") for line in text.splitlines())
-    per_dataset = text[text.index("## Per dataset"):text.index("## Per collection")]
+    per_dataset = text[text.index("## Per dataset") : text.index("## Per collection")]
     assert "biomedclip (stand-in)" in per_dataset
     assert "| pixelate | biomedclip (stand-in) |" in text
     board = pd.read_csv(tmp_path / "out" / "leaderboard.csv").set_index("model")

@@ -14,15 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from conftest import go_offline, require  # noqa: E402
-
-require("peft")
-require("open_clip")
-
+from conftest import go_offline, require
 from data_fixtures import write_medimeta, write_medmnist
 
 from hf_robustmed.cli import main
+
+require("peft")
+require("open_clip")
 
 # Four test images per dataset: some cells hold one class, so ROC-AUC and relative CE are undefined there (and say so).
 pytestmark = pytest.mark.filterwarnings("ignore::hf_robustmed.metrics.UndefinedMetricWarning")
@@ -36,8 +34,13 @@ def kit(tmp_path_factory):
     import torch
 
     from hf_robustmed.models.unimedclip import HUB_FILE, HUB_REPO
-    from hf_robustmed.testing import (BIOMEDCLIP_REPO, save_tiny_medclip, save_tiny_open_clip, seed_tiny_biomedclip,
-                                      seed_tiny_unimedclip)
+    from hf_robustmed.testing import (
+        BIOMEDCLIP_REPO,
+        save_tiny_medclip,
+        save_tiny_open_clip,
+        seed_tiny_biomedclip,
+        seed_tiny_unimedclip,
+    )
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: thread start-up and contention would cost more than the work
@@ -55,11 +58,31 @@ def kit(tmp_path_factory):
             "biomedclip": f"hf-hub:{BIOMEDCLIP_REPO}",
             "unimedclip": f"unimedclip:{HUB_REPO}/{HUB_FILE}",
         }
-        args = ["--source-root", str(root / "sources"), "--no-download", "--datasets", "pneumonia,pneumoniamnist",
-                "--corruptions", "gaussian_noise,pixelate", "--severities", "1,3",
-                "--models", ",".join(f"{name}={spec}" for name, spec in models.items()),
-                "--fractions", "100", "--ranks", "4", "--epochs", "1", "--train-batch-size", "4", "--batch-size", "8",
-                "--num-workers", "0"]
+        args = [
+            "--source-root",
+            str(root / "sources"),
+            "--no-download",
+            "--datasets",
+            "pneumonia,pneumoniamnist",
+            "--corruptions",
+            "gaussian_noise,pixelate",
+            "--severities",
+            "1,3",
+            "--models",
+            ",".join(f"{name}={spec}" for name, spec in models.items()),
+            "--fractions",
+            "100",
+            "--ranks",
+            "4",
+            "--epochs",
+            "1",
+            "--train-batch-size",
+            "4",
+            "--batch-size",
+            "8",
+            "--num-workers",
+            "0",
+        ]
         yield {"root": root, "cache": cache, "args": args, "env": dict(os.environ)}
     torch.set_num_threads(threads)
 
@@ -90,8 +113,16 @@ def test_dry_run_measures_this_machine(tmp_path, offline, capsys):
     out = tmp_path / "out"
     assert main(["reproduce", "-o", str(out), "--dry-run", "--measure-batches", "1", *offline["args"]]) == 0
     text = capsys.readouterr().out
-    for line in ("source pneumonia", "present", "Image-evaluations", "robustmedclip-r4-f100", "images/s",
-                 "corruption engine:", "Estimated time on this hardware", "total: ≈"):
+    for line in (
+        "source pneumonia",
+        "present",
+        "Image-evaluations",
+        "robustmedclip-r4-f100",
+        "images/s",
+        "corruption engine:",
+        "Estimated time on this hardware",
+        "total: ≈",
+    ):
         assert line in text
     assert "clip-vit-b16 as given by --models (its own architecture)" in text
     assert not out.exists()
@@ -99,16 +130,26 @@ def test_dry_run_measures_this_machine(tmp_path, offline, capsys):
 
 def _outputs(out: Path) -> dict[str, bytes]:
     """The files a rerun must reproduce byte for byte (step records and logs hold times, the record paths)."""
-    wanted = ["paper_table.md", "paper_table.csv", "results.csv",
-              "adapters/robustmedclip-r4-f100/adapter_model.safetensors"]
+    wanted = [
+        "paper_table.md",
+        "paper_table.csv",
+        "results.csv",
+        "adapters/robustmedclip-r4-f100/adapter_model.safetensors",
+    ]
     wanted += [str(p.relative_to(out)) for p in sorted((out / "evaluation").rglob("cells/**/*.parquet"))]
     assert not [p for p in out.rglob(".*.tmp*") if p.is_file()]  # a killed run's temporaries are cleared
     return {name: (out / name).read_bytes() for name in wanted}
 
 
 def _environment(kit: dict, **extra: str) -> dict[str, str]:
-    return {**kit["env"], "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(kit["cache"]), "PYTHONPATH": str(REPO),
-            "OMP_NUM_THREADS": "1", **extra}
+    return {
+        **kit["env"],
+        "HF_HUB_OFFLINE": "1",
+        "HF_HUB_CACHE": str(kit["cache"]),
+        "PYTHONPATH": str(REPO),
+        "OMP_NUM_THREADS": "1",
+        **extra,
+    }
 
 
 @pytest.mark.slow
@@ -117,8 +158,12 @@ def test_reproduce_end_to_end_killed_and_resumed(tmp_path, offline, capsys):
     assert main(["reproduce", "-o", str(whole), *offline["args"]]) == 0
 
     with open(tmp_path / "killed.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "hf_robustmed.reproduce", "-o", str(killed),
-                                    *offline["args"]], env=_environment(offline), stdout=log, stderr=log)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "hf_robustmed.reproduce", "-o", str(killed), *offline["args"]],
+            env=_environment(offline),
+            stdout=log,
+            stderr=log,
+        )
         deadline = time.monotonic() + 120
         while not list((killed / "evaluation").rglob("cells/**/*.parquet")):  # mid-evaluation
             assert process.poll() is None, (tmp_path / "killed.log").read_text()[-3000:]
@@ -134,10 +179,21 @@ def test_reproduce_end_to_end_killed_and_resumed(tmp_path, offline, capsys):
     _check_table(whole)
 
     two = tmp_path / "two-processes"  # what `accelerate launch --num_processes 2` runs, on the CPU
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "hf_robustmed.reproduce",
-               "-o", str(two), *offline["args"]]
-    done = subprocess.run(command, env=_environment(offline, ACCELERATE_USE_CPU="1"), capture_output=True, text=True,
-                          check=False)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "hf_robustmed.reproduce",
+        "-o",
+        str(two),
+        *offline["args"],
+    ]
+    done = subprocess.run(
+        command, env=_environment(offline, ACCELERATE_USE_CPU="1"), capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert '"processes": 2' in (two / "evaluation/rmc/MediMeta-C/biomedclip/summary.json").read_text()
     assert (two / "paper_table.csv").read_bytes() == (whole / "paper_table.csv").read_bytes()
@@ -155,11 +211,21 @@ def _check_table(out: Path) -> None:
     table = pd.read_csv(out / "paper_table.csv")
     models = ["clip-vit-b16", "medclip-vit", "biomedclip", "unimedclip", "robustmedclip-r4-f100"]
     assert list(table.protocol) == ["standard"] * 5 + ["rmc"] * 5 and list(table.model) == models * 2
-    for column in ("clean_err/MediMeta-C", "mce/MediMeta-C", "clean_err/MedMNIST-C", "mce/MedMNIST-C", "clean_err",
-                   "mce", "paper_clean_err", "paper_mce", "diff_clean_err", "diff_mce"):
+    for column in (
+        "clean_err/MediMeta-C",
+        "mce/MediMeta-C",
+        "clean_err/MedMNIST-C",
+        "mce/MedMNIST-C",
+        "clean_err",
+        "mce",
+        "paper_clean_err",
+        "paper_mce",
+        "diff_clean_err",
+        "diff_mce",
+    ):
         assert column in table.columns
     assert (table[table.model == "clip-vit-b16"][["clean_err", "mce"]] == 100).all().all()  # the reference
-    paper = dict(zip(table.model, zip(table.paper_clean_err, table.paper_mce)))
+    paper = dict(zip(table.model, zip(table.paper_clean_err, table.paper_mce, strict=True), strict=True))
     assert paper["biomedclip"] == (116.3, 126.8) and paper["robustmedclip-r4-f100"] == (62.8, 81.0)  # SPEC §9
     assert (table.diff_mce - (table.mce - table.paper_mce)).abs().max() < 1e-9
 
@@ -188,6 +254,19 @@ def test_bad_studies_are_refused_with_a_clear_error(tmp_path, capsys):
         Study(tmp_path, datasets=("imagenet",))
     with pytest.raises(ValueError, match="needs clip-vit-b16"):
         Study(tmp_path, baselines=("biomedclip",))
-    code = main(["reproduce", "-o", str(tmp_path / "out"), "--source-root", str(tmp_path / "empty"), "--no-download",
-                 "--datasets", "oct", "--no-train", "--originals", "none"])
+    code = main(
+        [
+            "reproduce",
+            "-o",
+            str(tmp_path / "out"),
+            "--source-root",
+            str(tmp_path / "empty"),
+            "--no-download",
+            "--datasets",
+            "oct",
+            "--no-train",
+            "--originals",
+            "none",
+        ]
+    )
     assert code == 2 and "info.yaml not found" in capsys.readouterr().err

@@ -34,8 +34,15 @@ SPACE = REPO / "spaces" / "robustmedclip-demo"
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 MEDMNIST_C_OCT = ("pixelate", "jpeg_compression", "speckle_noise", "defocus_blur", "motion_blur", "contrast_down")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -73,8 +80,9 @@ def space_env(tmp_path_factory):
     seed_tiny_biomedclip(root / "hub", root / "work")
     module = create_model("biomedclip").module
     module.name_or_path = BIOMEDCLIP_REPO  # what adapter_config.json records as the base (SPEC §8.3)
-    config = peft.LoraConfig(r=4, lora_alpha=4, target_modules=r"visual\.trunk\.blocks\.\d+\.attn\.qkv",
-                             init_lora_weights=False)  # not a no-op: the adapted model must differ from the base
+    config = peft.LoraConfig(
+        r=4, lora_alpha=4, target_modules=r"visual\.trunk\.blocks\.\d+\.attn\.qkv", init_lora_weights=False
+    )  # not a no-op: the adapted model must differ from the base
     peft.get_peft_model(module, config).save_pretrained(root / "adapter", save_embedding_layers=False)
     _results().to_parquet(root / "results.parquet")
 
@@ -101,8 +109,9 @@ def app(space_env):
 @pytest.fixture(scope="module")
 def url(app):
     app.demo.queue()
-    _, local_url, _ = app.demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True,
-                                      max_file_size=app.MAX_UPLOAD_BYTES)
+    _, local_url, _ = app.demo.launch(
+        server_name="127.0.0.1", prevent_thread_lock=True, quiet=True, max_file_size=app.MAX_UPLOAD_BYTES
+    )
     yield local_url
     app.demo.close()
 
@@ -181,12 +190,15 @@ def test_dicom_uploads_are_rescaled_and_windowed(app, files):
     np.testing.assert_array_equal(inverted.pixels, 255 - expected)
 
 
-@pytest.mark.parametrize(("name", "message"), [
-    ("broken.png", "Cannot use broken.png: the image file is damaged"),
-    ("notes.txt", "Cannot use notes.txt: not an image file that can be read"),
-    ("truncated.png", "Cannot use truncated.png: the PNG file is damaged or unsupported"),
-    ("plan.dcm", "Cannot use plan.dcm: the DICOM file has no pixel data"),
-])
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("broken.png", "Cannot use broken.png: the image file is damaged"),
+        ("notes.txt", "Cannot use notes.txt: not an image file that can be read"),
+        ("truncated.png", "Cannot use truncated.png: the PNG file is damaged or unsupported"),
+        ("plan.dcm", "Cannot use plan.dcm: the DICOM file has no pixel data"),
+    ],
+)
 def test_unreadable_uploads_give_a_clear_message(app, files, name, message):
     import gradio as gr
 
@@ -215,8 +227,14 @@ def test_datasets_have_their_class_names_and_suites(app):
     assert app.DATASETS["oct"].class_names == ("CNV", "DME", "DRUSEN", "NORMAL")
     assert app.DATASETS["pbc"].suite == "medimeta-c" and len(app.DATASETS["aml"].class_names) == 15
     assert len(app.DATASETS) == 11 + 7
-    assert app.corruption_choices("octmnist") == ["pixelate", "jpeg_compression", "speckle_noise", "defocus_blur",
-                                                 "motion_blur", "contrast_down"]
+    assert app.corruption_choices("octmnist") == [
+        "pixelate",
+        "jpeg_compression",
+        "speckle_noise",
+        "defocus_blur",
+        "motion_blur",
+        "contrast_down",
+    ]
     assert app.update_corruptions("octmnist", "motion_blur").value == "motion_blur"
     assert app.update_corruptions("octmnist", "zoom_blur").value == "pixelate"  # not in the suite: the first
 
@@ -239,8 +257,9 @@ def test_working_size_keeps_the_channel_format(app):
 
 
 def test_analysis_of_a_sample(app):
-    clean, corrupted, base_clean, base_corrupted, adapted_clean, adapted_corrupted, sweep, status = \
-        app.run_analysis(None, "ct", "organamnist", "gaussian_noise", 4)
+    clean, corrupted, base_clean, base_corrupted, adapted_clean, adapted_corrupted, sweep, status = app.run_analysis(
+        None, "ct", "organamnist", "gaussian_noise", 4
+    )
     assert clean.shape == corrupted.shape == (224, 224) and not np.array_equal(clean, corrupted)
     classes = list(MEDMNIST_INFO["organamnist"].labels)
     for probs in (base_clean, base_corrupted, adapted_clean, adapted_corrupted):
@@ -351,8 +370,9 @@ def test_pillows_own_pixel_limit_is_restated_as_the_spaces(app, tmp_path):
     Image.new("1", (14_000, 13_000)).save(huge)  # 182 Mpx: over Pillow's decompression-bomb limit (179 Mpx)
     with pytest.raises(gr.Error) as caught:
         app.read_upload(huge)
-    assert caught.value.message == ("Cannot use huge.png: the image has 182.0 Mpx; the limit is 36.0 Mpx: "
-                                    "downscale it first")
+    assert caught.value.message == (
+        "Cannot use huge.png: the image has 182.0 Mpx; the limit is 36.0 Mpx: downscale it first"
+    )
     assert "178956970" not in caught.value.message
 
 
@@ -370,7 +390,8 @@ def test_rejected_uploads_log_one_line(app, files, caplog):
         app.read_upload(files["notes.txt"])
     assert [r.getMessage() for r in caplog.records] == [
         "rejected upload notes.txt: not an image file that can be read: accepted are PNG, JPEG, TIFF, BMP, WebP, "
-        "GIF and DICOM (.dcm)"]
+        "GIF and DICOM (.dcm)"
+    ]
     assert caplog.records[0].exc_info is None and caught.value.print_exception is False  # no traceback
 
 
@@ -394,8 +415,11 @@ def test_the_page_clears_stale_outputs_and_keeps_the_reason(app, files):
     assert app.analyse_page(None, "retina", "fundus", "contrast", 2)[-1] == ""  # all went well: no message
     out = app.analyse_page(str(files["broken.png"]), None, "fundus", "contrast", 2)
     assert out[:6] == (None,) * 6 and out[6].empty  # images, probabilities and sweep cleared
-    assert out[7] == out[8] == "**Unreadable image** — Cannot use broken.png: the image file is damaged" + \
-        out[8].split("damaged", 1)[1]
+    assert (
+        out[7]
+        == out[8]
+        == "**Unreadable image** — Cannot use broken.png: the image file is damaged" + out[8].split("damaged", 1)[1]
+    )
 
 
 def test_leaderboard_logs_undefined_ratios_once_per_cause(app, tmp_path, caplog):
@@ -427,7 +451,8 @@ def test_gradio_client(url, files):
 
     client = Client(url, verbose=False)
     clean, corrupted, base_clean, base_corrupted, _, adapted_corrupted, sweep, status = client.predict(
-        handle_file(str(files["scan16.png"])), None, "pneumonia", "contrast", 5, api_name="/analyse")
+        handle_file(str(files["scan16.png"])), None, "pneumonia", "contrast", 5, api_name="/analyse"
+    )
     assert np.asarray(Image.open(clean)).shape == (224, 224)
     assert not np.array_equal(np.asarray(Image.open(clean)), np.asarray(Image.open(corrupted)))
     assert [c["label"] for c in base_clean["confidences"]][:1] == [base_clean["label"]]
@@ -436,8 +461,9 @@ def test_gradio_client(url, files):
     assert "upload `scan16.png`; 16-bit grey" in status and "**contrast**, severity 5" in status
     assert sweep["columns"] == ["severity", "probability", "model", "class"] and len(sweep["data"]) == 12
 
-    *_, status = client.predict(handle_file(str(files["ct.dcm"])), None, "organamnist", "pixelate", 2,
-                                api_name="/analyse")
+    *_, status = client.predict(
+        handle_file(str(files["ct.dcm"])), None, "organamnist", "pixelate", 2, api_name="/analyse"
+    )
     assert "upload `ct.dcm`; DICOM CT" in status
 
     with pytest.raises(AppError, match="Cannot use broken.png: the image file is damaged"):
@@ -476,9 +502,10 @@ def test_browser_upload_severity_and_leaderboard(url, files):
             # Picked with the mouse: a sample whose dataset's suite lacks the current corruption, then a dataset.
             # The page must end right and show no error toast (Gradio's own choice check raced with the update).
             for dropdown, option, done in (
-                    ("#sample", "CT slice (DICOM, 16-bit)", "#status:has-text('sample “CT slice')"),
-                    ("#dataset", "fundus — retinal fundus", "#status:has-text('fundus (MediMeta-C')"),
-                    ("#dataset", "octmnist — retinal OCT", "#status:has-text('octmnist (MedMNIST-C')")):
+                ("#sample", "CT slice (DICOM, 16-bit)", "#status:has-text('sample “CT slice')"),
+                ("#dataset", "fundus — retinal fundus", "#status:has-text('fundus (MediMeta-C')"),
+                ("#dataset", "octmnist — retinal OCT", "#status:has-text('octmnist (MedMNIST-C')"),
+            ):
                 page.locator(f"{dropdown} input").click()
                 page.get_by_role("option", name=option, exact=True).click()
                 page.wait_for_selector(done, timeout=30_000)
@@ -495,9 +522,11 @@ def test_browser_upload_severity_and_leaderboard(url, files):
 
             def state() -> tuple:
                 meters = page.locator("#base-corrupted meter, #adapted-corrupted meter")
-                return (page.locator("#clean img").get_attribute("src"),
-                        page.locator("#corrupted img").get_attribute("src"),
-                        [meters.nth(i).get_attribute("value") for i in range(meters.count())])
+                return (
+                    page.locator("#clean img").get_attribute("src"),
+                    page.locator("#corrupted img").get_attribute("src"),
+                    [meters.nth(i).get_attribute("value") for i in range(meters.count())],
+                )
 
             clean_before, corrupted_before, probabilities_before = state()
             severity = page.locator("#severity input[data-testid=number-input]")
@@ -584,8 +613,9 @@ def test_browser_start_to_first_prediction(space_env, files, tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         with open(log, "w") as output:
             start = time.perf_counter()
-            server = subprocess.Popen([sys.executable, str(SPACE / "app.py")], env=env, stdout=output,
-                                      stderr=subprocess.STDOUT)
+            server = subprocess.Popen(
+                [sys.executable, str(SPACE / "app.py")], env=env, stdout=output, stderr=subprocess.STDOUT
+            )
         try:
             while True:  # until the server answers
                 assert server.poll() is None, log.read_text()

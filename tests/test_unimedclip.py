@@ -11,7 +11,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from conftest import go_offline, require  # noqa: E402
 
 torch = require("torch")
@@ -67,8 +66,22 @@ def fork_image_embedding(state: dict, pixels: torch.Tensor) -> torch.Tensor:
         b = f"transformer.resblocks.{i}."
         h = norm(x, b + "ln_1").transpose(0, 1)
         h, _ = F.multi_head_attention_forward(
-            h, h, h, width, width // 64, p(b + "attn.in_proj_weight"), p(b + "attn.in_proj_bias"), None, None, False,
-            0.0, p(b + "attn.out_proj.weight"), p(b + "attn.out_proj.bias"), training=False, need_weights=False)
+            h,
+            h,
+            h,
+            width,
+            width // 64,
+            p(b + "attn.in_proj_weight"),
+            p(b + "attn.in_proj_bias"),
+            None,
+            None,
+            False,
+            0.0,
+            p(b + "attn.out_proj.weight"),
+            p(b + "attn.out_proj.bias"),
+            training=False,
+            need_weights=False,
+        )
         x = x + h.transpose(0, 1)
         h = F.linear(norm(x, b + "ln_2"), p(b + "mlp.c_fc.weight"), p(b + "mlp.c_fc.bias"))
         x = x + F.linear(h * torch.sigmoid(1.702 * h), p(b + "mlp.c_proj.weight"), p(b + "mlp.c_proj.bias"))
@@ -81,9 +94,10 @@ def fork_text_embedding(state: dict, text_folder: Path, texts: list[str]) -> tor
 
     bert = BertModel(BertConfig.from_pretrained(text_folder), add_pooling_layer=False).eval()
     prefix = "text_encoder.transformer."
-    bert.load_state_dict({k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}, strict=True)
-    ids = AutoTokenizer.from_pretrained(text_folder)(texts, padding="max_length", max_length=256, truncation=True,
-                                                     return_tensors="pt")["input_ids"]
+    bert.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}, strict=True)
+    ids = AutoTokenizer.from_pretrained(text_folder)(
+        texts, padding="max_length", max_length=256, truncation=True, return_tensors="pt"
+    )["input_ids"]
     cls = bert(input_ids=ids, attention_mask=(ids != 0).long()).last_hidden_state[:, 0]
     return F.linear(F.gelu(F.linear(cls, state["text_encoder.proj.0.weight"])), state["text_encoder.proj.2.weight"])
 
@@ -146,8 +160,11 @@ def test_wrong_or_missing_keys_fail_clearly(hub, tmp_path):
     state = raw_state(hub.checkpoint)
     state["text_encoder.projection.2.weight"] = state.pop("text_encoder.proj.2.weight")
     del state["visual.ln_post.bias"]
-    with pytest.raises(ValueError, match=r"missing keys \['text\.proj\.2\.weight', 'visual\.ln_post\.bias'\]|"
-                                         r"missing keys \['visual\.ln_post\.bias', 'text\.proj\.2\.weight'\]") as error:
+    with pytest.raises(
+        ValueError,
+        match=r"missing keys \['text\.proj\.2\.weight', 'visual\.ln_post\.bias'\]|"
+        r"missing keys \['visual\.ln_post\.bias', 'text\.proj\.2\.weight'\]",
+    ) as error:
         create_model(_save(state, tmp_path / "renamed.pt"))
     assert "unexpected keys ['text_encoder.projection.2.weight']" in str(error.value)
 

@@ -17,8 +17,22 @@ def build_wheel(tmp_path: Path) -> Path:
     shutil.copytree(REPO / "hf_robustmed", source / "hf_robustmed", ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
-                    "-w", str(tmp_path / "wheels"), str(source)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-q",
+            "-w",
+            str(tmp_path / "wheels"),
+            str(source),
+        ],
+        check=True,
+    )
     (wheel,) = (tmp_path / "wheels").glob("hf_robustmed-*.whl")
     return wheel
 
@@ -28,8 +42,12 @@ def fresh_venv(folder: Path) -> Path:
     editable install of hf_robustmed (the ``.pth`` files of the dependency folder are not run); returns its python."""
     venv.EnvBuilder(with_pip=False).create(folder)
     python = folder / "bin" / "python"
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+    purelib = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     (Path(purelib) / "dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return python
 
@@ -40,11 +58,22 @@ def test_demo_runs_from_a_wheel_install(tmp_path):
     subprocess.run([python, "-m", "pip", "install", "--no-deps", "--no-index", "-q", str(wheel)], check=True)
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"))
-    where = subprocess.run([python, "-c", "import hf_robustmed; print(hf_robustmed.__file__)"], cwd=tmp_path, env=env,
-                           check=True, capture_output=True, text=True).stdout.strip()
+    where = subprocess.run(
+        [python, "-c", "import hf_robustmed; print(hf_robustmed.__file__)"],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     assert Path(where).is_relative_to(tmp_path / "venv"), where
-    demo = subprocess.run([tmp_path / "venv" / "bin" / "hf-robustmed", "demo", "-o", str(tmp_path / "demo")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    demo = subprocess.run(
+        [tmp_path / "venv" / "bin" / "hf-robustmed", "demo", "-o", str(tmp_path / "demo")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-4000:]
     assert (tmp_path / "demo" / "benchmark" / "README.md").is_file()
     assert (tmp_path / "demo" / "robustmedclip" / "training_summary.json").is_file()

@@ -24,7 +24,9 @@ def robustness_rows(results, model: str) -> list[dict[str, Any]]:
         clean, corrupted = group[group.corruption == "clean"], group[group.corruption != "clean"]
         if clean.empty or corrupted.empty:
             continue
-        rows.append({"dataset": dataset, "clean": float(clean.value.mean()), "corrupted": float(corrupted.value.mean())})
+        rows.append(
+            {"dataset": dataset, "clean": float(clean.value.mean()), "corrupted": float(corrupted.value.mean())}
+        )
     if not rows:
         raise ValueError(f"no dataset has both clean and corrupted results for {model!r}")
     return rows
@@ -36,11 +38,22 @@ def _eval_results(rows: list[dict[str, Any]], benchmark: str | None):
     results = []
     for row in rows:
         # one model-index entry per (dataset, config): the Hub groups results by dataset type and config
-        for config, value, name in ((f"{row['dataset']}-clean", row["clean"], "clean accuracy"),
-                                    (f"{row['dataset']}-corrupted", row["corrupted"], "mean corrupted accuracy")):
-            results.append(EvalResult(task_type="zero-shot-image-classification", dataset_type=benchmark or row["dataset"],
-                                      dataset_name=row["dataset"], dataset_config=config, dataset_split="test",
-                                      metric_type="accuracy", metric_name=name, metric_value=round(value, 4)))
+        for config, value, name in (
+            (f"{row['dataset']}-clean", row["clean"], "clean accuracy"),
+            (f"{row['dataset']}-corrupted", row["corrupted"], "mean corrupted accuracy"),
+        ):
+            results.append(
+                EvalResult(
+                    task_type="zero-shot-image-classification",
+                    dataset_type=benchmark or row["dataset"],
+                    dataset_name=row["dataset"],
+                    dataset_config=config,
+                    dataset_split="test",
+                    metric_type="accuracy",
+                    metric_name=name,
+                    metric_value=round(value, 4),
+                )
+            )
     return results
 
 
@@ -83,25 +96,39 @@ def _augmentation_text(summary: dict[str, Any]) -> str:
         first = settings[0]
         levels = ",".join(map(str, first["severities"]))
         intensity = "continuous intensity" if first["continuous"] else f"severities {levels}"
-        how = f" (RandomCorruption, {intensity}, clean with probability {first['p_clean']:.2f}, keyed by seed, epoch, " \
-              "row)"
-    return (f"seen in training{how}: {', '.join(seen)}; robustness to these is not held out — report mCE on "
-            "seen and held-out corruptions separately (`hf_robustmed.metrics.seen_held_out_mce`)")
+        how = (
+            f" (RandomCorruption, {intensity}, clean with probability {first['p_clean']:.2f}, keyed by seed, epoch, "
+            "row)"
+        )
+    return (
+        f"seen in training{how}: {', '.join(seen)}; robustness to these is not held out — report mCE on "
+        "seen and held-out corruptions separately (`hf_robustmed.metrics.seen_held_out_mce`)"
+    )
 
 
 def _augmentation_note(summary: dict[str, Any]) -> str:
     seen = summary.get("seen_corruptions") or []
-    return (f"> **Corruptions seen in training:** {', '.join(seen)}. Results on them are not held out; the mean "
-            "corrupted accuracy below includes them.")
+    return (
+        f"> **Corruptions seen in training:** {', '.join(seen)}. Results on them are not held out; the mean "
+        "corrupted accuracy below includes them."
+    )
 
 
 def _standin_note(reason: str) -> str:
-    return (f"> **Stand-in weights.** This adapter was trained on a stand-in, not the real base model: {reason}. "
-            "It exists to test the pipeline; its weights and results mean nothing.")
+    return (
+        f"> **Stand-in weights.** This adapter was trained on a stand-in, not the real base model: {reason}. "
+        "It exists to test the pipeline; its weights and results mean nothing."
+    )
 
 
-def update_adapter_card(folder: str | Path, *, repo_id: str | None = None, results=None, results_model: str | None = None,
-                        benchmark: str | None = None) -> Path:
+def update_adapter_card(
+    folder: str | Path,
+    *,
+    repo_id: str | None = None,
+    results=None,
+    results_model: str | None = None,
+    benchmark: str | None = None,
+) -> Path:
     """Re-renders a trained adapter's card from its saved config and summary, optionally with new results.
 
     Args:
@@ -122,18 +149,35 @@ def update_adapter_card(folder: str | Path, *, repo_id: str | None = None, resul
         from ..report import load_results, model_weights
 
         frame = load_results(results)
-        record = {"benchmark": benchmark, "rows": robustness_rows(frame, results_model or ""),
-                  "weights": model_weights(frame).get(results_model or "")}
+        record = {
+            "benchmark": benchmark,
+            "rows": robustness_rows(frame, results_model or ""),
+            "weights": model_weights(frame).get(results_model or ""),
+        }
         with atomic_path(saved) as tmp:
             tmp.write_text(json.dumps(record, indent=1))
     record = json.loads(saved.read_text()) if saved.exists() else {"benchmark": None, "rows": []}
-    return write_adapter_card(folder, config, summary, repo_id=repo_id, rows=record["rows"],
-                              benchmark=benchmark or record["benchmark"], weights=record.get("weights"))
+    return write_adapter_card(
+        folder,
+        config,
+        summary,
+        repo_id=repo_id,
+        rows=record["rows"],
+        benchmark=benchmark or record["benchmark"],
+        weights=record.get("weights"),
+    )
 
 
-def write_adapter_card(folder: str | Path, config: TrainConfig, summary: dict[str, Any], *, repo_id: str | None = None,
-                       rows: list[dict[str, Any]] = (), benchmark: str | None = None,
-                       weights: str | None = None) -> Path:
+def write_adapter_card(
+    folder: str | Path,
+    config: TrainConfig,
+    summary: dict[str, Any],
+    *,
+    repo_id: str | None = None,
+    rows: list[dict[str, Any]] = (),
+    benchmark: str | None = None,
+    weights: str | None = None,
+) -> Path:
     """Renders ``folder/README.md`` from the training config and summary, and robustness ``rows``
     (:func:`robustness_rows`).
 
@@ -151,38 +195,67 @@ def write_adapter_card(folder: str | Path, config: TrainConfig, summary: dict[st
     name = folder.resolve().name
     reason = standin_reason(folder, config.base_model, weights)
     marker = {STANDIN_KEY: {**standin_marker(), "reason": reason}} if reason else {}
-    data = ModelCardData(library_name="peft", base_model=base, license="mit", tags=TAGS,
-                         pipeline_tag="zero-shot-image-classification", model_name=name,
-                         eval_results=_eval_results(rows, benchmark) or None,
-                         seen_corruptions=list(summary.get("seen_corruptions") or []), **marker)
+    data = ModelCardData(
+        library_name="peft",
+        base_model=base,
+        license="mit",
+        tags=TAGS,
+        pipeline_tag="zero-shot-image-classification",
+        model_name=name,
+        eval_results=_eval_results(rows, benchmark) or None,
+        seen_corruptions=list(summary.get("seen_corruptions") or []),
+        **marker,
+    )
     recipe = [
-        ("LoRA", f"rank {config.rank}, alpha {config.lora_alpha:g}, dropout {config.dropout:g}, "
-                 f"on `{config.target_modules}`"),
+        (
+            "LoRA",
+            f"rank {config.rank}, alpha {config.lora_alpha:g}, dropout {config.dropout:g}, "
+            f"on `{config.target_modules}`",
+        ),
         ("trainable parameters", f"{summary['trainable_parameters']:,}"),
         ("optimiser", f"AdamW, lr {config.lr:g}, weight decay {config.weight_decay:g}, no scheduler"),
         ("epochs / batch", f"{summary['epochs_run']} run of {config.epochs} / {config.batch_size}"),
-        ("loss", f"cross-entropy over {summary['classes']} classes, image features "
-                 f"{'normalised' if config.normalize_image_features else 'unnormalised'} × normalised prompt "
-                 f"features / {config.temperature:g}"),
+        (
+            "loss",
+            f"cross-entropy over {summary['classes']} classes, image features "
+            f"{'normalised' if config.normalize_image_features else 'unnormalised'} × normalised prompt "
+            f"features / {config.temperature:g}",
+        ),
         ("training prompt", f"`{config.train_template}`"),
         ("corruption augmentation", _augmentation_text(summary)),
         ("precision", config.mixed_precision if config.mixed_precision != "no" else "fp32"),
         ("seed", config.seed),
     ]
     card = ModelCard.from_template(
-        data, template_str=read_template("adapter_card.md"),
-        model_name=name, base_model=base, repo_id=repo_id or f"<org>/{name}",
-        n_datasets=len(summary["datasets"]), n_classes=summary["classes"], recipe=recipe, split=config.split,
-        sample=f"a stratified {config.fraction:.0%} per dataset" if config.fraction else f"{config.shots} images per class",
-        seed=config.seed, datasets=", ".join(summary["datasets"]), selection=summary["selection"],
-        leaks=summary["selection_leaks_test_data"], selected_epoch=summary["selected_epoch"],
-        epochs_run=summary["epochs_run"], selection_score=summary["selection_score"], results=rows,
+        data,
+        template_str=read_template("adapter_card.md"),
+        model_name=name,
+        base_model=base,
+        repo_id=repo_id or f"<org>/{name}",
+        n_datasets=len(summary["datasets"]),
+        n_classes=summary["classes"],
+        recipe=recipe,
+        split=config.split,
+        sample=f"a stratified {config.fraction:.0%} per dataset"
+        if config.fraction
+        else f"{config.shots} images per class",
+        seed=config.seed,
+        datasets=", ".join(summary["datasets"]),
+        selection=summary["selection"],
+        leaks=summary["selection_leaks_test_data"],
+        selected_epoch=summary["selected_epoch"],
+        epochs_run=summary["epochs_run"],
+        selection_score=summary["selection_score"],
+        results=rows,
     )
     text = str(card)
     if summary.get("seen_corruptions"):
-        text = text.replace("on few-shot clean images of", "on few-shot images (clean, and corrupted as the training "
-                            "table says) of", 1)
-        text = text.replace("\n## Robustness results\n", f"\n## Robustness results\n\n{_augmentation_note(summary)}\n", 1)
+        text = text.replace(
+            "on few-shot clean images of", "on few-shot images (clean, and corrupted as the training table says) of", 1
+        )
+        text = text.replace(
+            "\n## Robustness results\n", f"\n## Robustness results\n\n{_augmentation_note(summary)}\n", 1
+        )
     if reason:
         note = _standin_note(reason)
         text = text.replace(f"\n# {name}\n", f"\n# {name}\n\n{note}\n", 1)

@@ -46,7 +46,9 @@ def branches(state: dict[str, torch.Tensor]) -> dict[int, dict[str, torch.Tensor
             blocks.setdefault(int(block), {})[f"{kind}_{part}"] = value.float()
     if not blocks:
         sample = ", ".join(list(state)[:5])
-        raise ValueError(f"no LoRA branches (…trunk.blocks.N.attn.qkv.linear_a_q.weight) in the checkpoint; keys: {sample}…")
+        raise ValueError(
+            f"no LoRA branches (…trunk.blocks.N.attn.qkv.linear_a_q.weight) in the checkpoint; keys: {sample}…"
+        )
     return blocks
 
 
@@ -60,7 +62,7 @@ def stack_block(parts: dict[str, torch.Tensor], width: int) -> tuple[torch.Tenso
     ranks = [parts[f"a_{s}"].shape[0] for s in present]
     b = torch.zeros(3 * width, sum(ranks))
     column = 0
-    for s, rank in zip(present, ranks):
+    for s, rank in zip(present, ranks, strict=True):
         row = "qkv".index(s) * width
         b[row : row + width, column : column + rank] = parts[f"b_{s}"]
         column += rank
@@ -89,8 +91,15 @@ def convert_rmc_checkpoint(checkpoint: str | Path, out_dir: str | Path, *, base_
     if len(ranks) != 1:
         raise ValueError(f"blocks have different total ranks {sorted(ranks)}")
     rank = ranks.pop()
-    model = add_lora(base.module, base_model_id(base_model), rank=rank, alpha=rank, dropout=0.0,
-                     target_modules=QKV_TARGET, init_lora_weights=False)
+    model = add_lora(
+        base.module,
+        base_model_id(base_model),
+        rank=rank,
+        alpha=rank,
+        dropout=0.0,
+        target_modules=QKV_TARGET,
+        init_lora_weights=False,
+    )
     weights = {}
     for i, (a, b) in stacked.items():
         prefix = f"base_model.model.visual.trunk.blocks.{i}.attn.qkv"
@@ -98,15 +107,25 @@ def convert_rmc_checkpoint(checkpoint: str | Path, out_dir: str | Path, *, base_
     result = set_peft_model_state_dict(model, weights)
     missing = [k for k in result.missing_keys if "lora_" in k]
     if missing or result.unexpected_keys:
-        raise ValueError(f"the checkpoint's blocks do not match the base model: missing {missing[:3]}, "
-                         f"unexpected {list(result.unexpected_keys)[:3]}")
+        raise ValueError(
+            f"the checkpoint's blocks do not match the base model: missing {missing[:3]}, "
+            f"unexpected {list(result.unexpected_keys)[:3]}"
+        )
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     model.save_pretrained(tmp, save_embedding_layers=False)
-    (tmp / "conversion.json").write_text(json.dumps({
-        "source": str(checkpoint), "blocks": len(stacked), "stacked_rank": rank,
-        "branches": sorted(next(iter(blocks.values()))), "base_model": base_model_id(base_model),
-    }, indent=1))
+    (tmp / "conversion.json").write_text(
+        json.dumps(
+            {
+                "source": str(checkpoint),
+                "blocks": len(stacked),
+                "stacked_rank": rank,
+                "branches": sorted(next(iter(blocks.values()))),
+                "base_model": base_model_id(base_model),
+            },
+            indent=1,
+        )
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     for file in tmp.iterdir():
         with atomic_path(out_dir / file.name) as target:

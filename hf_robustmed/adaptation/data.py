@@ -31,11 +31,16 @@ class DatasetRows:
     labels: np.ndarray
     indices: np.ndarray
 
-    def take(self, indices: Sequence[int]) -> "DatasetRows":
+    def take(self, indices: Sequence[int]) -> DatasetRows:
         """The rows whose source ``index`` is in ``indices`` (in stored order)."""
         keep = np.isin(self.indices, np.asarray(indices, dtype=self.indices.dtype))
-        return DatasetRows(self.dataset, self.class_names, [image for image, k in zip(self.images, keep) if k],
-                           self.labels[keep], self.indices[keep])
+        return DatasetRows(
+            self.dataset,
+            self.class_names,
+            [image for image, k in zip(self.images, keep, strict=True) if k],
+            self.labels[keep],
+            self.indices[keep],
+        )
 
 
 def find_dataset(manifests: dict[Path, dict], dataset: str) -> tuple[Path, list[str]]:
@@ -120,9 +125,17 @@ class JointSet:
         return Path(path)
 
 
-def build_joint_set(benchmarks: Sequence[Path], datasets: Sequence[str], *, split: str = "validation",
-                    fraction: float | None = 0.1, shots: int | None = None, selection: str = "val_remainder",
-                    selection_max_per_dataset: int = 512, seed: int = 42) -> JointSet:
+def build_joint_set(
+    benchmarks: Sequence[Path],
+    datasets: Sequence[str],
+    *,
+    split: str = "validation",
+    fraction: float | None = 0.1,
+    shots: int | None = None,
+    selection: str = "val_remainder",
+    selection_max_per_dataset: int = 512,
+    seed: int = 42,
+) -> JointSet:
     """Samples each dataset's pool (``split`` of its clean config) and assembles the joint set.
 
     ``selection``: ``val_remainder`` uses the pool rows not drawn for training, ``test`` the clean test split
@@ -136,7 +149,9 @@ def build_joint_set(benchmarks: Sequence[Path], datasets: Sequence[str], *, spli
     for dataset in datasets:
         folder, names = find_dataset(built, dataset)
         pool = read_clean_rows(folder, dataset, names, split)
-        manifest = FewShotManifest.sample(dataset, split, pool.labels, pool.indices, fraction=fraction, k=shots, seed=seed)
+        manifest = FewShotManifest.sample(
+            dataset, split, pool.labels, pool.indices, fraction=fraction, k=shots, seed=seed
+        )
         class_names[dataset], offsets[dataset], manifests[dataset] = names, offset, manifest
         train[dataset] = pool.take(manifest.train)
         offset += len(names)
@@ -172,8 +187,15 @@ def _augment_names(spec: str, suite: str) -> list[str]:
     return [name for name in list_corruptions(suite) if name in wanted]
 
 
-def corruption_augmenters(datasets: Sequence[str], spec: str | None, *, suite: str = "auto", continuous: bool = True,
-                          p_clean: float | None = None, seed: int = 0) -> dict:
+def corruption_augmenters(
+    datasets: Sequence[str],
+    spec: str | None,
+    *,
+    suite: str = "auto",
+    continuous: bool = True,
+    p_clean: float | None = None,
+    seed: int = 0,
+) -> dict:
     """Per dataset, its :class:`~hf_robustmed.corruptions.RandomCorruption` (``None``: trained on clean images).
 
     Args:
@@ -188,19 +210,24 @@ def corruption_augmenters(datasets: Sequence[str], spec: str | None, *, suite: s
     from ..corruptions import RandomCorruption, list_corruptions
 
     if spec is None:
-        return {d: None for d in datasets}
+        return dict.fromkeys(datasets)
     spec = spec.strip()
     if spec not in ("seen", "all"):
         known = {n for d in datasets for n in list_corruptions(augmentation_suite(d, suite))}
         unknown = [n.strip() for n in spec.split(",") if n.strip() and n.strip() not in known]
         if unknown:
-            raise ValueError(f"augment names corruption(s) in none of the training suites: {', '.join(unknown)}; "
-                             f"valid: {', '.join(sorted(known))}")
+            raise ValueError(
+                f"augment names corruption(s) in none of the training suites: {', '.join(unknown)}; "
+                f"valid: {', '.join(sorted(known))}"
+            )
     augmenters = {}
     for d in datasets:
         names = _augment_names(spec, augmentation_suite(d, suite))
-        augmenters[d] = RandomCorruption(augmentation_suite(d, suite), names, continuous=continuous, p_clean=p_clean,
-                                         seed=seed) if names else None
+        augmenters[d] = (
+            RandomCorruption(augmentation_suite(d, suite), names, continuous=continuous, p_clean=p_clean, seed=seed)
+            if names
+            else None
+        )
     return augmenters
 
 
@@ -209,8 +236,9 @@ def seen_corruption_names(augmenters: dict) -> list[str]:
     return list(dict.fromkeys(n for t in augmenters.values() if t is not None for n in t.corruptions))
 
 
-def random_resized_crop_box(rng: np.random.Generator, height: int, width: int, scale=(0.8, 1.0),
-                            ratio=(3 / 4, 4 / 3)) -> tuple[int, int, int, int]:
+def random_resized_crop_box(
+    rng: np.random.Generator, height: int, width: int, scale=(0.8, 1.0), ratio=(3 / 4, 4 / 3)
+) -> tuple[int, int, int, int]:
     """torchvision's RandomResizedCrop box (top, left, h, w), drawn from ``rng``."""
     area = height * width
     log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
@@ -238,8 +266,17 @@ class AugmentedImages:
     corruption on the decoded image (grey images corrupted as grey, as in the benchmarks), keyed ``(epoch, row)``.
     """
 
-    def __init__(self, images: list[bytes], labels: np.ndarray, *, size: int, mean: Sequence[float],
-                 std: Sequence[float], seed: int, corruptions: Sequence | None = None):
+    def __init__(
+        self,
+        images: list[bytes],
+        labels: np.ndarray,
+        *,
+        size: int,
+        mean: Sequence[float],
+        std: Sequence[float],
+        seed: int,
+        corruptions: Sequence | None = None,
+    ):
         self.images, self.labels, self.size, self.seed, self.epoch = images, labels, size, seed, 0
         self.mean = np.asarray(mean, np.float32) * 255
         self.std = np.asarray(std, np.float32) * 255

@@ -7,16 +7,30 @@ import torch
 from ..models.peft_family import require_peft
 
 
-def add_lora(module: torch.nn.Module, base_id: str, *, rank: int, alpha: float, dropout: float, target_modules: str,
-             init_lora_weights: bool = True):
+def add_lora(
+    module: torch.nn.Module,
+    base_id: str,
+    *,
+    rank: int,
+    alpha: float,
+    dropout: float,
+    target_modules: str,
+    init_lora_weights: bool = True,
+):
     """Wraps ``module`` (modified in place) in a PEFT LoRA model whose adapter config names ``base_id``.
 
     Every weight but the LoRA matrices is frozen. Raises ValueError when the regex matches no module.
     """
     peft = require_peft()
     module.name_or_path = base_id  # PEFT copies it into base_model_name_or_path (SPEC §8.3)
-    config = peft.LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, bias="none",
-                             target_modules=target_modules, init_lora_weights=init_lora_weights)
+    config = peft.LoraConfig(
+        r=rank,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        bias="none",
+        target_modules=target_modules,
+        init_lora_weights=init_lora_weights,
+    )
     try:
         return peft.get_peft_model(module, config)
     except ValueError as error:
@@ -32,8 +46,14 @@ class LoraClassifier(torch.nn.Module):
     features, unnormalised by default as in the paper (their norm acts as an implicit temperature).
     """
 
-    def __init__(self, peft_model: torch.nn.Module, text_features: torch.Tensor, *, temperature: float = 1.0,
-                 normalize_image_features: bool = False):
+    def __init__(
+        self,
+        peft_model: torch.nn.Module,
+        text_features: torch.Tensor,
+        *,
+        temperature: float = 1.0,
+        normalize_image_features: bool = False,
+    ):
         super().__init__()
         self.peft_model = peft_model
         self.register_buffer("text_features", torch.nn.functional.normalize(text_features.float(), dim=-1))

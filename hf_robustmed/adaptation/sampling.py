@@ -49,7 +49,9 @@ def k_shot(labels: Sequence[int] | np.ndarray, k: int, seed: int = 42) -> np.nda
     return np.sort(np.concatenate(chosen)) if chosen else np.empty(0, np.int64)
 
 
-def hold_out(indices: np.ndarray, labels: Sequence[int] | np.ndarray, fraction: float, seed: int = 42) -> tuple[np.ndarray, np.ndarray]:
+def hold_out(
+    indices: np.ndarray, labels: Sequence[int] | np.ndarray, fraction: float, seed: int = 42
+) -> tuple[np.ndarray, np.ndarray]:
     """Splits a sample into (train, held-out) rows, stratified, the held-out part for model selection.
 
     Classes with a single row stay in training.
@@ -85,8 +87,18 @@ class FewShotManifest:
     holdout: list[int] = field(default_factory=list)
 
     @classmethod
-    def sample(cls, dataset: str, split: str, labels, indices=None, *, fraction: float | None = None,
-               k: int | None = None, holdout: float = 0.0, seed: int = 42) -> "FewShotManifest":
+    def sample(
+        cls,
+        dataset: str,
+        split: str,
+        labels,
+        indices=None,
+        *,
+        fraction: float | None = None,
+        k: int | None = None,
+        holdout: float = 0.0,
+        seed: int = 42,
+    ) -> FewShotManifest:
         """Samples a split (``labels`` per row; ``indices`` the rows' source indices, default 0..N−1)."""
         if (fraction is None) == (k is None):
             raise ValueError("give exactly one of fraction or k")
@@ -94,9 +106,15 @@ class FewShotManifest:
         rows = stratified_fraction(labels, fraction, seed) if fraction is not None else k_shot(labels, k, seed)
         train, held = hold_out(rows, labels, holdout, seed)
         source = np.arange(len(labels)) if indices is None else np.asarray(indices)
-        return cls(dataset, split, "fraction" if fraction is not None else "k_shot",
-                   float(fraction if fraction is not None else k), seed,
-                   source[train].astype(int).tolist(), source[held].astype(int).tolist())
+        return cls(
+            dataset,
+            split,
+            "fraction" if fraction is not None else "k_shot",
+            float(fraction if fraction is not None else k),
+            seed,
+            source[train].astype(int).tolist(),
+            source[held].astype(int).tolist(),
+        )
 
     def save(self, path: str | Path) -> Path:
         with atomic_path(path) as tmp:
@@ -104,7 +122,7 @@ class FewShotManifest:
         return Path(path)
 
     @classmethod
-    def load(cls, path: str | Path) -> "FewShotManifest":
+    def load(cls, path: str | Path) -> FewShotManifest:
         try:
             return cls(**json.loads(Path(path).read_text()))
         except (OSError, ValueError, TypeError) as error:

@@ -62,8 +62,11 @@ class SelectionImages:
         from ..data.reader import decode_png
 
         self.decode, self.preprocess = decode_png, preprocess
-        self.rows = [(image, int(label), i) for i, d in enumerate(joint.datasets)
-                     for image, label in zip(joint.selection[d].images, joint.selection[d].labels)]
+        self.rows = [
+            (image, int(label), i)
+            for i, d in enumerate(joint.datasets)
+            for image, label in zip(joint.selection[d].images, joint.selection[d].labels, strict=True)
+        ]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -85,11 +88,14 @@ class Trainer:
             raise ValueError("no benchmarks given: pass the benchmark folders or Hub repos holding the datasets")
         self.config, self.progress = config, progress
         self.out = Path(config.output_dir)
-        self.accelerator = Accelerator(mixed_precision=config.mixed_precision,
-                                       gradient_accumulation_steps=config.gradient_accumulation)
+        self.accelerator = Accelerator(
+            mixed_precision=config.mixed_precision, gradient_accumulation_steps=config.gradient_accumulation
+        )
         per_step = self.accelerator.num_processes * config.gradient_accumulation
         if config.batch_size % per_step:
-            raise ValueError(f"batch_size {config.batch_size} is not divisible by processes × accumulation = {per_step}")
+            raise ValueError(
+                f"batch_size {config.batch_size} is not divisible by processes × accumulation = {per_step}"
+            )
         self.micro_batch = config.batch_size // per_step
 
     # --- setup -------------------------------------------------------------------------------------------------
@@ -102,35 +108,66 @@ class Trainer:
         config, device = self.config, self.accelerator.device
         clean = [f"{d}-clean" for d in config.datasets]  # from a Hub repo, only the clean configs are downloaded
         folders = [resolve_benchmark(b, clean) for b in config.benchmarks]
-        self.joint = build_joint_set(folders, config.datasets, split=config.split, fraction=config.fraction,
-                                     shots=config.shots, selection=config.selection,
-                                     selection_max_per_dataset=config.selection_max_per_dataset, seed=config.seed)
+        self.joint = build_joint_set(
+            folders,
+            config.datasets,
+            split=config.split,
+            fraction=config.fraction,
+            shots=config.shots,
+            selection=config.selection,
+            selection_max_per_dataset=config.selection_max_per_dataset,
+            seed=config.seed,
+        )
         base = create_model(config.base_model, device=str(device))
         text = base.encode_text(self.joint.prompts(config.train_template))
-        self.selection_weights = torch.cat([
-            base.classifier(self.joint.class_names[d], d, (config.eval_template,)) for d in self.joint.datasets])
+        self.selection_weights = torch.cat(
+            [base.classifier(self.joint.class_names[d], d, (config.eval_template,)) for d in self.joint.datasets]
+        )
         torch.manual_seed(config.seed)  # LoRA initialisation
-        peft_model = add_lora(base.module, base_model_id(config.base_model), rank=config.rank, alpha=config.lora_alpha,
-                              dropout=config.dropout, target_modules=config.target_modules)
-        self.head = LoraClassifier(peft_model, text, temperature=config.temperature,
-                                   normalize_image_features=config.normalize_image_features)
+        peft_model = add_lora(
+            base.module,
+            base_model_id(config.base_model),
+            rank=config.rank,
+            alpha=config.lora_alpha,
+            dropout=config.dropout,
+            target_modules=config.target_modules,
+        )
+        self.head = LoraClassifier(
+            peft_model, text, temperature=config.temperature, normalize_image_features=config.normalize_image_features
+        )
         params = [p for p in self.head.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         cfg = get_model_preprocess_cfg(base.module)
         size = cfg["size"] if isinstance(cfg["size"], int) else cfg["size"][0]
         images, labels = self.joint.training_rows()
-        self.augmenters = corruption_augmenters(self.joint.datasets, config.augment, suite=config.augment_suite,
-                                                continuous=config.augment_continuous, p_clean=config.augment_p_clean,
-                                                seed=config.seed)
+        self.augmenters = corruption_augmenters(
+            self.joint.datasets,
+            config.augment,
+            suite=config.augment_suite,
+            continuous=config.augment_continuous,
+            p_clean=config.augment_p_clean,
+            seed=config.seed,
+        )
         per_row = [self.augmenters[d] for d in self.joint.datasets for _ in self.joint.train[d].images]
-        self.train_set = AugmentedImages(images, labels, size=size, mean=cfg["mean"], std=cfg["std"], seed=config.seed,
-                                         corruptions=per_row if config.augment is not None else None)
+        self.train_set = AugmentedImages(
+            images,
+            labels,
+            size=size,
+            mean=cfg["mean"],
+            std=cfg["std"],
+            seed=config.seed,
+            corruptions=per_row if config.augment is not None else None,
+        )
         self.sampler = EpochPermutation(len(images), config.seed)
-        loader = torch.utils.data.DataLoader(self.train_set, batch_size=self.micro_batch, sampler=self.sampler,
-                                             num_workers=config.num_workers)
+        loader = torch.utils.data.DataLoader(
+            self.train_set, batch_size=self.micro_batch, sampler=self.sampler, num_workers=config.num_workers
+        )
         selection = SelectionImages(self.joint, base.preprocess)
-        selection_loader = torch.utils.data.DataLoader(selection, batch_size=config.eval_batch_size,
-                                                       num_workers=config.num_workers) if len(selection) else None
+        selection_loader = (
+            torch.utils.data.DataLoader(selection, batch_size=config.eval_batch_size, num_workers=config.num_workers)
+            if len(selection)
+            else None
+        )
         self.head, self.optimizer, self.loader = self.accelerator.prepare(self.head, self.optimizer, loader)
         self.selection_loader = self.accelerator.prepare(selection_loader) if selection_loader else None
 
@@ -151,7 +188,10 @@ class Trainer:
             tmp = final.with_name(f".{final.name}.tmp")
             shutil.rmtree(tmp, ignore_errors=True)
             tmp.mkdir(parents=True)
-            save_file(_contiguous(get_peft_model_state_dict(self.peft_model, save_embedding_layers=False)), tmp / "adapter_model.safetensors")
+            save_file(
+                _contiguous(get_peft_model_state_dict(self.peft_model, save_embedding_layers=False)),
+                tmp / "adapter_model.safetensors",
+            )
             save_file(_contiguous(best), tmp / "best_adapter_model.safetensors")
             torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
             (tmp / "state.json").write_text(json.dumps(state.__dict__))  # written last: marks it complete
@@ -167,8 +207,10 @@ class Trainer:
 
         checkpoints = self._checkpoints()
         if not checkpoints:
-            return TrainState(), {k: v.detach().clone() for k, v in
-                                 get_peft_model_state_dict(self.peft_model, save_embedding_layers=False).items()}
+            return TrainState(), {
+                k: v.detach().clone()
+                for k, v in get_peft_model_state_dict(self.peft_model, save_embedding_layers=False).items()
+            }
         last = checkpoints[-1]
         state = TrainState(**json.loads((last / "state.json").read_text()))
         set_peft_model_state_dict(self.peft_model, load_file(last / "adapter_model.safetensors"))
@@ -256,13 +298,27 @@ class Trainer:
         steps_per_epoch = math.ceil(len(self.loader) / self.config.gradient_accumulation)
         trainable, total = trainable_parameters(self.peft_model)
         if state.epoch < 0:
-            self._print(f"training {trainable:,} of {total:,} parameters on {len(self.train_set)} images, "
-                        f"{self.joint.num_classes} classes, {self.accelerator.num_processes} process(es)")
-            self._log({"event": "start", "trainable_parameters": trainable, "total_parameters": total,
-                       "train_images": len(self.train_set), "classes": self.joint.num_classes,
-                       "processes": self.accelerator.num_processes, "zero_shot_score": self.select_score()})
-        bar = tqdm(total=steps_per_epoch * self.config.epochs, initial=state.global_step, desc="train",
-                   disable=not (self.progress and self.accelerator.is_main_process))
+            self._print(
+                f"training {trainable:,} of {total:,} parameters on {len(self.train_set)} images, "
+                f"{self.joint.num_classes} classes, {self.accelerator.num_processes} process(es)"
+            )
+            self._log(
+                {
+                    "event": "start",
+                    "trainable_parameters": trainable,
+                    "total_parameters": total,
+                    "train_images": len(self.train_set),
+                    "classes": self.joint.num_classes,
+                    "processes": self.accelerator.num_processes,
+                    "zero_shot_score": self.select_score(),
+                }
+            )
+        bar = tqdm(
+            total=steps_per_epoch * self.config.epochs,
+            initial=state.global_step,
+            desc="train",
+            disable=not (self.progress and self.accelerator.is_main_process),
+        )
         for epoch in range(state.epoch + 1, self.config.epochs):
             loss, images_per_second = self._train_epoch(epoch, state, bar)
             score = self.select_score() if self.config.selection != "last" else None
@@ -271,12 +327,21 @@ class Trainer:
                 from peft import get_peft_model_state_dict
 
                 state.best_score, state.best_epoch, state.stale_epochs = score, epoch, 0
-                best = {k: v.detach().clone() for k, v in
-                        get_peft_model_state_dict(self.peft_model, save_embedding_layers=False).items()}
+                best = {
+                    k: v.detach().clone()
+                    for k, v in get_peft_model_state_dict(self.peft_model, save_embedding_layers=False).items()
+                }
             elif score is not None:
                 state.stale_epochs += 1
-            self._log({"epoch": epoch + 1, "step": state.global_step, "train_loss": loss, "selection_score": score,
-                       "images_per_second": images_per_second})
+            self._log(
+                {
+                    "epoch": epoch + 1,
+                    "step": state.global_step,
+                    "train_loss": loss,
+                    "selection_score": score,
+                    "images_per_second": images_per_second,
+                }
+            )
             state.epoch = epoch
             state.log_bytes = (self.out / "train_log.jsonl").stat().st_size if self.accelerator.is_main_process else 0
             self._save_checkpoint(state, best)
@@ -302,8 +367,11 @@ class Trainer:
             shutil.rmtree(tmp)
             self.joint.save_manifest(self.out / "fewshot_manifest.json")
             self.config.to_yaml(self.out / "training_config.yaml")
-            selection = self.config.selection if self.selection_loader is not None or self.config.selection == "last" \
+            selection = (
+                self.config.selection
+                if self.selection_loader is not None or self.config.selection == "last"
                 else "last (no rows left for val_remainder)"
+            )
             summary = {
                 "selection": selection,
                 "selection_leaks_test_data": self.config.selection == "test",

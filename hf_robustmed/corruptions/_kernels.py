@@ -4,8 +4,8 @@
   swaps moved, so the walk is sequential: in Python a loop of ~10⁵ list swaps per image (about 6 ms).
 * Zoom blur sums a dozen bilinear resamplings of the image; numpy needs about ten array passes for each.
 
-numba is optional (``pip install "hf-robustmed[fast]"``). The compiled loops perform the same operations in the same order as
-the numpy code (float32, no fast-math: no fused multiply-adds, no reordering), so the output bytes are the same
+numba is optional (``pip install "hf-robustmed[fast]"``). The compiled loops perform the same operations in the same
+order as the numpy code (float32, no fast-math: no fused multiply-adds, no reordering), so the output bytes are the same
 with or without it; ``tests/test_corruptions.py`` checks both paths against the same references.
 """
 

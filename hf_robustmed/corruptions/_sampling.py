@@ -40,7 +40,7 @@ class DiscreteLaw:
     values: np.ndarray | None
 
     @classmethod
-    def from_cdf(cls, cdf: np.ndarray, values: np.ndarray | None = None) -> "DiscreteLaw":
+    def from_cdf(cls, cdf: np.ndarray, values: np.ndarray | None = None) -> DiscreteLaw:
         """Builds the tables from ``cdf[v, k] = P(out ≤ k)`` (shape ``256 × L``, non-decreasing in k)."""
         if cdf.shape[1] >= 0x8000:
             raise ValueError(f"a discrete law needs fewer than 32768 outcomes, got {cdf.shape[1]}")

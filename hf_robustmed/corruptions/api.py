@@ -7,7 +7,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -17,8 +17,8 @@ from ._common import pil_luma as _luma
 from .registry import Op, get_op, length_scale
 from .suites import SUITES, Suite, SuiteEntry, get_suite
 
-Key = Union[int, str, tuple]
-ImageLike = Union[np.ndarray, Image.Image]
+Key = int | str | tuple
+ImageLike = np.ndarray | Image.Image
 
 MIN_SIDE = 8
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -64,7 +64,11 @@ def _entry(suite: Suite, name: str) -> SuiteEntry:
         return suite.corruptions[name]
     except KeyError:
         elsewhere = [s.name for s in SUITES.values() if name in s.corruptions]
-        hint = f" ({name!r} exists in: {', '.join(elsewhere[:4])}{' …' if len(elsewhere) > 4 else ''})" if elsewhere else ""
+        hint = (
+            f" ({name!r} exists in: {', '.join(elsewhere[:4])}{' …' if len(elsewhere) > 4 else ''})"
+            if elsewhere
+            else ""
+        )
         raise ValueError(
             f"unknown corruption {name!r} for suite {suite.name!r}{hint}; valid: {', '.join(suite.corruptions)}"
         ) from None
@@ -227,7 +231,7 @@ def corrupt(
 
 def _corrupt_chunk(job: tuple) -> list[np.ndarray]:
     images, keys, name, severity, suite, seed = job
-    return [corrupt(img, name, severity, suite=suite, seed=seed, key=k) for img, k in zip(images, keys)]
+    return [corrupt(img, name, severity, suite=suite, seed=seed, key=k) for img, k in zip(images, keys, strict=True)]
 
 
 def iter_corrupt(

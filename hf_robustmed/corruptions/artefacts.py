@@ -56,7 +56,9 @@ def ink_masks(size: int) -> np.ndarray:
         harmonics = np.arange(2, 6)
         amplitudes = rng.uniform(0.02, 0.09, size=harmonics.size)
         phases = rng.uniform(0, 2 * np.pi, size=harmonics.size)
-        wobble = 1 + (amplitudes[:, None, None] * np.cos(harmonics[:, None, None] * theta + phases[:, None, None])).sum(0)
+        wobble = 1 + (amplitudes[:, None, None] * np.cos(harmonics[:, None, None] * theta + phases[:, None, None])).sum(
+            0
+        )
         body = radius <= rng.uniform(0.40, 0.45) * size * wobble
         for _ in range(rng.integers(0, 3)):
             angle, r = rng.uniform(0, 2 * np.pi), rng.uniform(0.05, 0.09) * size

@@ -48,8 +48,9 @@ def corruption_family(name: str, suite: str | None = None) -> str:
     return get_op(_entry(get_suite(suite), name).op).category
 
 
-def split_corruptions(suite: str | None = None,
-                      seen_families: Sequence[str] = SEEN_FAMILIES) -> tuple[list[str], list[str]]:
+def split_corruptions(
+    suite: str | None = None, seen_families: Sequence[str] = SEEN_FAMILIES
+) -> tuple[list[str], list[str]]:
     """The suite's corruptions split into (seen in training, held out), by family, each in suite order.
 
     Raises:
@@ -92,9 +93,15 @@ class RandomCorruption:
         ValueError: On an unknown suite or corruption, an empty set, a bad severity, probability or seed.
     """
 
-    def __init__(self, suite: str | None = None, corruptions: Iterable[str] | None = None,
-                 severities: Sequence[int | float] = (1, 2, 3, 4, 5), continuous: bool = False,
-                 p_clean: float | None = None, seed: int = 0):
+    def __init__(
+        self,
+        suite: str | None = None,
+        corruptions: Iterable[str] | None = None,
+        severities: Sequence[int | float] = (1, 2, 3, 4, 5),
+        continuous: bool = False,
+        p_clean: float | None = None,
+        seed: int = 0,
+    ):
         resolved = get_suite(suite)
         self.suite = resolved.name
         self.corruptions = list(resolved.corruptions) if corruptions is None else list(corruptions)
@@ -114,9 +121,11 @@ class RandomCorruption:
         self.seed = int(seed)
 
     def __repr__(self) -> str:
-        return (f"RandomCorruption(suite={self.suite!r}, corruptions={self.corruptions!r}, "
-                f"severities={self.severities!r}, continuous={self.continuous}, p_clean={self.p_clean:g}, "
-                f"seed={self.seed})")
+        return (
+            f"RandomCorruption(suite={self.suite!r}, corruptions={self.corruptions!r}, "
+            f"severities={self.severities!r}, continuous={self.continuous}, p_clean={self.p_clean:g}, "
+            f"seed={self.seed})"
+        )
 
     def draw(self, key: Key) -> tuple[str, int | float] | None:
         """The choice for ``key``: ``(corruption, severity)``, or ``None`` for a clean image. Depends only on
@@ -141,8 +150,10 @@ class RandomCorruption:
         if len(inputs) == 1:
             return self._apply(inputs[0], key)
         first_tensor = next((i for i, x in enumerate(inputs) if _is_plain_tensor(x)), None)
-        return tuple(self._apply(x, key) if _is_image(x) or i == first_tensor and not any(map(_is_tv_image, inputs))
-                     else x for i, x in enumerate(inputs))
+        return tuple(
+            self._apply(x, key) if _is_image(x) or i == first_tensor and not any(map(_is_tv_image, inputs)) else x
+            for i, x in enumerate(inputs)
+        )
 
     def _apply(self, image: Any, key: Key) -> Any:
         if isinstance(image, Image.Image):
@@ -191,8 +202,14 @@ class RandomCorruption:
 
     def to_dict(self) -> dict[str, Any]:
         """The transform's settings (to record with a trained model)."""
-        return {"suite": self.suite, "corruptions": list(self.corruptions), "severities": list(self.severities),
-                "continuous": self.continuous, "p_clean": self.p_clean, "seed": self.seed}
+        return {
+            "suite": self.suite,
+            "corruptions": list(self.corruptions),
+            "severities": list(self.severities),
+            "continuous": self.continuous,
+            "p_clean": self.p_clean,
+            "seed": self.seed,
+        }
 
 
 def _to_uint8(image: Any) -> Any:

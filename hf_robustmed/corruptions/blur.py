@@ -85,7 +85,7 @@ def _motion_taps(radius: float, sigma: float, angle_deg: float) -> tuple[tuple[i
     dx = np.ceil(i * math.cos(theta) - 0.5).astype(int)
     dy = np.ceil(i * math.sin(theta) - 0.5).astype(int)
     merged: dict[tuple[int, int], float] = {}
-    for y, x, w in zip(dy.tolist(), dx.tolist(), weights.tolist()):
+    for y, x, w in zip(dy.tolist(), dx.tolist(), weights.tolist(), strict=True):
         merged[(y, x)] = merged.get((y, x), 0.0) + w
     return tuple((y, x, w) for (y, x), w in merged.items())
 
@@ -393,6 +393,6 @@ def _swap_walk(height: int, width: int, src: np.ndarray, walk: list[np.ndarray])
     for shifts in walk:
         dst = src + shifts[:, 1] * width + shifts[:, 0]
         moved = dst != src  # a pixel swapped with itself stays: skip those swaps (a quarter of them at δ = 1)
-        for s, d in zip(src[moved].tolist(), dst[moved].tolist()):
+        for s, d in zip(src[moved].tolist(), dst[moved].tolist(), strict=True):
             order[s], order[d] = order[d], order[s]
     return np.fromiter(order, np.intp, height * width)

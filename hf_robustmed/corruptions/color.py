@@ -198,5 +198,8 @@ def contrast(image: np.ndarray, factor: float, rng: None, scale: float) -> np.nd
     # A point operation per channel once the channel means are known: one 256-entry table per channel.
     means = image.reshape(-1, image.shape[2]).mean(axis=0, dtype=np.float64)
     levels = np.arange(256, dtype=np.float64)
-    planes = [_apply_lut(np.ascontiguousarray(image[..., c]), quantize((levels - m) * factor + m)) for c, m in enumerate(means)]
+    planes = [
+        _apply_lut(np.ascontiguousarray(image[..., c]), quantize((levels - m) * factor + m))
+        for c, m in enumerate(means)
+    ]
     return np.stack(planes, axis=2)

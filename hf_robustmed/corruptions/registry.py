@@ -16,8 +16,9 @@ Every operation has the signature ``fn(image, param, rng, scale) -> image`` wher
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

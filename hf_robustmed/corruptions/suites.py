@@ -402,6 +402,8 @@ def interpolate_param(op: str, low: object, high: object, t: float) -> object:
     if isinstance(rule, tuple):
         return tuple(_between(r, a, b, t) for r, a, b in zip(rule, low, high, strict=True))
     return _between(rule, low, high, t)
+
+
 DEFAULT_SUITE = "imagenet-c"
 
 

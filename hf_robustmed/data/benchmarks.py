@@ -74,7 +74,9 @@ def medimeta_c_jobs(
     ids = _select(datasets, list(MEDIMETA_DATASETS), "MedIMeta dataset(s)")
     chosen = tuple(_select(corruptions, MEDIMETA_C_CORRUPTIONS, "MediMeta-C corruption(s)"))
     return [
-        BuildJob(load_medimeta(dataset, split, root=root, download_missing=download), "medimeta-c", chosen, tuple(severities))
+        BuildJob(
+            load_medimeta(dataset, split, root=root, download_missing=download), "medimeta-c", chosen, tuple(severities)
+        )
         for dataset in ids
         for split in splits
     ]

@@ -103,19 +103,25 @@ def plan_configs(job: BuildJob) -> list[ConfigPlan]:
             for severity in job.severities:
                 if (name, severity) not in source.precomputed:
                     raise ValueError(f"{source.dataset}/{source.split}: the release has no {name} severity {severity}")
-                plans.append(ConfigPlan(config_name(source.dataset, name, severity), source.dataset, name, severity, None))
+                plans.append(
+                    ConfigPlan(config_name(source.dataset, name, severity), source.dataset, name, severity, None)
+                )
         return plans
     suite = get_suite(job.suite)
     names = job.corruptions or tuple(suite.corruptions)
     for name in names:
         if name not in suite.corruptions:
-            raise ValueError(f"unknown corruption {name!r} for suite {suite.name!r}; valid: {', '.join(suite.corruptions)}")
+            raise ValueError(
+                f"unknown corruption {name!r} for suite {suite.name!r}; valid: {', '.join(suite.corruptions)}"
+            )
     for severity in job.severities:
         if severity not in (1, 2, 3, 4, 5):
             raise ValueError(f"severity must be in 1..5, got {severity}")
     for name in names:
         for severity in job.severities:
-            plans.append(ConfigPlan(config_name(source.dataset, name, severity), source.dataset, name, severity, suite.name))
+            plans.append(
+                ConfigPlan(config_name(source.dataset, name, severity), source.dataset, name, severity, suite.name)
+            )
     return plans
 
 
@@ -169,9 +175,15 @@ def _write_shard(task: _ShardTask) -> int:
             images = list(task.images)
         else:
             images = [
-                corrupt(image, plan.corruption, plan.severity, suite=plan.suite, seed=task.seed,
-                        key=(plan.dataset, task.split, int(index)))
-                for image, index in zip(task.images, task.indices)
+                corrupt(
+                    image,
+                    plan.corruption,
+                    plan.severity,
+                    suite=plan.suite,
+                    seed=task.seed,
+                    key=(plan.dataset, task.split, int(index)),
+                )
+                for image, index in zip(task.images, task.indices, strict=True)
             ]
         if task.grey == "rgb":
             images = [np.repeat(im[..., None], 3, 2) if im.ndim == 2 else im for im in images]
@@ -194,8 +206,15 @@ def _write_shard(task: _ShardTask) -> int:
 
 # PNG bytes do not compress: stored as they are, a memory-mapped shard is read without copying (2-3x quicker
 # reads in the evaluation's loader workers); the small columns keep Parquet's default snappy.
-_COMPRESSION = {"image.bytes": "NONE", "image.path": "SNAPPY", "label": "SNAPPY", "label.list.element": "SNAPPY",
-                "index": "SNAPPY", "corruption": "SNAPPY", "severity": "SNAPPY"}
+_COMPRESSION = {
+    "image.bytes": "NONE",
+    "image.path": "SNAPPY",
+    "label": "SNAPPY",
+    "label.list.element": "SNAPPY",
+    "index": "SNAPPY",
+    "corruption": "SNAPPY",
+    "severity": "SNAPPY",
+}
 
 
 def source_sha256(source: SourceSplit, chunk_rows: int = 1000) -> str:
@@ -215,20 +234,31 @@ def source_sha256(source: SourceSplit, chunk_rows: int = 1000) -> str:
     return digest.hexdigest()
 
 
-def _settings(jobs: Sequence[BuildJob], plans: dict[int, list[ConfigPlan]], seed: int, grey: str,
-              shard_rows: int) -> dict:
+def _settings(
+    jobs: Sequence[BuildJob], plans: dict[int, list[ConfigPlan]], seed: int, grey: str, shard_rows: int
+) -> dict:
     """Everything the output bytes depend on: the build's settings and, per source split, its configs and content."""
     sources = [
         {
-            "dataset": job.source.dataset, "split": job.source.split, "suite": job.suite,
-            "configs": [plan.name for plan in plans[id(job)]], "rows": len(job.source),
-            "image_shape": list(job.source.images.shape[1:]), "class_names": list(job.source.class_names),
-            "multilabel": job.source.multilabel, "sha256": source_sha256(job.source, shard_rows),
+            "dataset": job.source.dataset,
+            "split": job.source.split,
+            "suite": job.suite,
+            "configs": [plan.name for plan in plans[id(job)]],
+            "rows": len(job.source),
+            "image_shape": list(job.source.images.shape[1:]),
+            "class_names": list(job.source.class_names),
+            "multilabel": job.source.multilabel,
+            "sha256": source_sha256(job.source, shard_rows),
         }
         for job in jobs
     ]
-    return {"seed": seed, "grey": grey, "shard_rows": shard_rows, "generator": f"hf-robustmed {__version__}",
-            "sources": sources}
+    return {
+        "seed": seed,
+        "grey": grey,
+        "shard_rows": shard_rows,
+        "generator": f"hf-robustmed {__version__}",
+        "sources": sources,
+    }
 
 
 def _fingerprint(settings: dict) -> str:
@@ -250,8 +280,9 @@ def build_fingerprint(folder: str | Path) -> str:
     if not manifest.get("complete"):
         raise ValueError(f"{folder} holds an unfinished build; rerun the build to complete it")
     if "fingerprint" not in manifest:
-        raise ValueError(f"{folder} was built by an older hf-robustmed without a build fingerprint; rebuild it "
-                         "(build … --overwrite)")
+        raise ValueError(
+            f"{folder} was built by an older hf-robustmed without a build fingerprint; rebuild it (build … --overwrite)"
+        )
     return manifest["fingerprint"]
 
 
@@ -280,8 +311,10 @@ def _claim(out_dir: Path, fingerprint: str, settings: dict, overwrite: bool) -> 
     if not manifests:
         leftovers = sorted(p.relative_to(out_dir) for p in [*out_dir.glob("*/*.parquet"), out_dir / CARD] if p.exists())
         if leftovers:
-            raise ValueError(f"{out_dir} holds {leftovers[0]} but no {MANIFEST}: it is not a folder of an "
-                             "hf-robustmed build; build into a new or empty folder")
+            raise ValueError(
+                f"{out_dir} holds {leftovers[0]} but no {MANIFEST}: it is not a folder of an "
+                "hf-robustmed build; build into a new or empty folder"
+            )
         return
     others = [m for m in manifests if m.get("fingerprint") != fingerprint]
     if not others:
@@ -385,8 +418,10 @@ def _run(tasks, num_workers: int):
         yield from map(_write_shard, tasks)
         return
     # forked workers (any script, no __main__ guard); OpenCV's pool stays stopped here while the build runs
-    with forkable(), ProcessPoolExecutor(num_workers, mp_context=worker_context(),
-                                         initializer=single_threaded_worker) as pool:
+    with (
+        forkable(),
+        ProcessPoolExecutor(num_workers, mp_context=worker_context(), initializer=single_threaded_worker) as pool,
+    ):
         pending: list[Future] = []
         for task in tasks:
             pending.append(pool.submit(_write_shard, task))
@@ -403,8 +438,10 @@ def _is_complete(out_dir: Path, fingerprint: str) -> bool:
 
 def _shard_done(out_dir: Path, config: str, split: str, shard: int, shards: int) -> bool:
     """Whether a shard exists: staged, or already renamed into place (a build killed while publishing)."""
-    return (shard_path(out_dir / STAGING, config, split, shard, shards).exists()
-            or shard_path(out_dir, config, split, shard, shards).exists())
+    return (
+        shard_path(out_dir / STAGING, config, split, shard, shards).exists()
+        or shard_path(out_dir, config, split, shard, shards).exists()
+    )
 
 
 def _pending(jobs, plans, out_dir: Path, shard_rows: int, report: BuildReport) -> list:
@@ -436,25 +473,42 @@ def _tasks(pending, staging: Path, seed: int, grey: str, shard_rows: int):
             groups.setdefault(plan.corruption, []).append(plan)
         for group in groups.values():
             configs = [
-                (p, np.asarray(source.precomputed[(p.corruption, p.severity)][start:stop])
-                 if source.precomputed and p.corruption != "clean" else None)
+                (
+                    p,
+                    np.asarray(source.precomputed[(p.corruption, p.severity)][start:stop])
+                    if source.precomputed and p.corruption != "clean"
+                    else None,
+                )
                 for p in group
             ]
-            yield _ShardTask(staging, source.split, start // shard_rows, shards, schema,
-                             images, labels, indices, configs, seed, grey)
+            yield _ShardTask(
+                staging, source.split, start // shard_rows, shards, schema, images, labels, indices, configs, seed, grey
+            )
 
 
 def _manifest(name: str, settings: dict, report: BuildReport, jobs, plans) -> dict:
     datasets_info = {}
     for job in jobs:
         source = job.source
-        entry = datasets_info.setdefault(source.dataset, {
-            "class_names": list(source.class_names), "multilabel": source.multilabel, "license": source.license,
-            "citation": source.citation, "homepage": source.homepage, "description": source.description,
-            "suite": job.suite, "rgb": source.rgb or settings["grey"] == "rgb", "source_rgb": source.rgb, "splits": {},
-            "corruptions": sorted({p.corruption for p in plans[id(job)] if p.corruption != "clean"},
-                                  key=[p.corruption for p in plans[id(job)]].index),
-        })
+        entry = datasets_info.setdefault(
+            source.dataset,
+            {
+                "class_names": list(source.class_names),
+                "multilabel": source.multilabel,
+                "license": source.license,
+                "citation": source.citation,
+                "homepage": source.homepage,
+                "description": source.description,
+                "suite": job.suite,
+                "rgb": source.rgb or settings["grey"] == "rgb",
+                "source_rgb": source.rgb,
+                "splits": {},
+                "corruptions": sorted(
+                    {p.corruption for p in plans[id(job)] if p.corruption != "clean"},
+                    key=[p.corruption for p in plans[id(job)]].index,
+                ),
+            },
+        )
         entry["splits"][source.split] = len(source)
     return {
         "name": name,

@@ -83,18 +83,29 @@ class BatchDataset:
 
         item = self.items[i]
         batch: RowBatch = self.sources[item.source].read(item.start, item.stop)
-        return {"item": i, "images": images_tensor(batch.images),
-                "labels": torch.as_tensor(np.asarray(batch.labels, dtype=np.int64)),
-                "indices": torch.as_tensor(batch.indices)}
+        return {
+            "item": i,
+            "images": images_tensor(batch.images),
+            "labels": torch.as_tensor(np.asarray(batch.labels, dtype=np.int64)),
+            "indices": torch.as_tensor(batch.indices),
+        }
 
 
-def make_loader(sources: Sequence[RowSource], items: Sequence[BatchItem], *, num_workers: int, pin_memory: bool = False):
+def make_loader(
+    sources: Sequence[RowSource], items: Sequence[BatchItem], *, num_workers: int, pin_memory: bool = False
+):
     """A ``DataLoader`` yielding the items' batches in order (dicts of ``item``, uint8 ``images``, ``labels``,
     ``indices``), read by ``num_workers`` workers (0: in this process) with prefetch. Iterate it inside
     :func:`hf_robustmed._workers.forkable` (the workers are forked when iteration starts)."""
     from torch.utils.data import DataLoader
 
-    return DataLoader(BatchDataset(sources, items), batch_size=None, shuffle=False, num_workers=num_workers,
-                      pin_memory=pin_memory, worker_init_fn=single_threaded_worker if num_workers else None,
-                      multiprocessing_context=worker_context() if num_workers else None,
-                      prefetch_factor=4 if num_workers else None)
+    return DataLoader(
+        BatchDataset(sources, items),
+        batch_size=None,
+        shuffle=False,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        worker_init_fn=single_threaded_worker if num_workers else None,
+        multiprocessing_context=worker_context() if num_workers else None,
+        prefetch_factor=4 if num_workers else None,
+    )

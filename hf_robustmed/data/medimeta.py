@@ -63,7 +63,12 @@ def medimeta_folder(dataset: str, root: str | Path, download_missing: bool = Fal
 
 
 def load_medimeta(
-    dataset: str, split: str = "test", *, root: str | Path = ".", task: str | None = None, download_missing: bool = False
+    dataset: str,
+    split: str = "test",
+    *,
+    root: str | Path = ".",
+    task: str | None = None,
+    download_missing: bool = False,
 ) -> SourceSplit:
     """One split of a MedIMeta dataset folder (``info.yaml``, ``images.hdf5``, ``task_labels/``, ``splits/``).
 
@@ -200,8 +205,16 @@ def load_medimeta_c_npz(root: str | Path, dataset: str, split: str = "test", *, 
     if not precomputed:
         raise ValueError(f"no <corruption>_severity_<k>.npz files in {folder}")
     return SourceSplit(
-        dataset=dataset, split=source.split, images=clean, labels=source.labels, class_names=source.class_names,
-        indices=source.indices, multilabel=source.multilabel, license=source.license,
-        citation=f"{MEDIMETA_C_CITATION}\n{CITATION}", homepage="https://huggingface.co/datasets/razaimam45/MediMeta-C",
-        description=f"MediMeta-C {dataset} (the authors' release)", precomputed=precomputed,
+        dataset=dataset,
+        split=source.split,
+        images=clean,
+        labels=source.labels,
+        class_names=source.class_names,
+        indices=source.indices,
+        multilabel=source.multilabel,
+        license=source.license,
+        citation=f"{MEDIMETA_C_CITATION}\n{CITATION}",
+        homepage="https://huggingface.co/datasets/razaimam45/MediMeta-C",
+        description=f"MediMeta-C {dataset} (the authors' release)",
+        precomputed=precomputed,
     )

@@ -41,5 +41,10 @@ def encode_png(image: np.ndarray) -> bytes:
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
     header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPES[channels], 0, 0, 0)
     return b"".join(
-        (_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", bytes(deflate.zlib_compress(filtered.tobytes(), 1))), _chunk(b"IEND", b""))
+        (
+            _SIGNATURE,
+            _chunk(b"IHDR", header),
+            _chunk(b"IDAT", bytes(deflate.zlib_compress(filtered.tobytes(), 1))),
+            _chunk(b"IEND", b""),
+        )
     )

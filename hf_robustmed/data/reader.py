@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 import pyarrow as pa
 
-
 SHARD_COLUMNS = ["image", "label", "index"]
 
 
@@ -40,9 +39,11 @@ def decode_images(blobs) -> np.ndarray | list[np.ndarray]:
     array when the images share a shape (each decoded straight into it), else a list."""
     binary = blobs.field("bytes")
     wide = pa.types.is_large_binary(binary.type)
-    offsets = np.frombuffer(binary.buffers()[1], np.int64 if wide else np.int32)[binary.offset: binary.offset + len(binary) + 1]
+    offsets = np.frombuffer(binary.buffers()[1], np.int64 if wide else np.int32)[
+        binary.offset : binary.offset + len(binary) + 1
+    ]
     data = np.frombuffer(binary.buffers()[2], np.uint8)
-    views = [data[offsets[i]: offsets[i + 1]] for i in range(len(binary))]
+    views = [data[offsets[i] : offsets[i + 1]] for i in range(len(binary))]
     if not views:
         return []
     first = decode_png(views[0])
@@ -180,16 +181,24 @@ class CorruptedRows:
 
         batch = self.clean.read(start, stop)
         images = []
-        for image, index in zip(batch.images, batch.indices):
+        for image, index in zip(batch.images, batch.indices, strict=True):
             if self.grey_source and image.ndim == 3:
                 image = np.ascontiguousarray(image[..., 0])
-            out = corrupt(image, self.corruption, self.severity, suite=self.suite, seed=self.seed,
-                          key=(self.dataset, self.split, int(index)))
+            out = corrupt(
+                image,
+                self.corruption,
+                self.severity,
+                suite=self.suite,
+                seed=self.seed,
+                key=(self.dataset, self.split, int(index)),
+            )
             images.append(np.repeat(out[..., None], 3, 2) if self.store_rgb and out.ndim == 2 else out)
         return RowBatch(images, batch.labels, batch.indices)
 
 
-def iter_rows(folder: str | Path, config: str, split: str, batch_size: int) -> Iterator[tuple[list[np.ndarray], np.ndarray, np.ndarray]]:
+def iter_rows(
+    folder: str | Path, config: str, split: str, batch_size: int
+) -> Iterator[tuple[list[np.ndarray], np.ndarray, np.ndarray]]:
     """Batches of (decoded images, labels, source indices) of a config's split, in stored order, streamed."""
     rows = ShardRows(Path(folder), config, split)
     for start in range(0, len(rows), batch_size):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import torch
@@ -59,7 +59,9 @@ class ZeroShotModel:
         return torch.nn.functional.normalize(self.text_encoder(texts).float(), dim=-1)
 
     @torch.no_grad()
-    def classifier(self, class_names: Sequence[str], dataset: str, templates: Sequence[str] = DEFAULT_TEMPLATES) -> torch.Tensor:
+    def classifier(
+        self, class_names: Sequence[str], dataset: str, templates: Sequence[str] = DEFAULT_TEMPLATES
+    ) -> torch.Tensor:
         """``C × D`` class weights: per class, the normalised mean of its normalised prompt embeddings."""
         weights = [self.encode_text(prompts).mean(dim=0) for prompts in build_prompts(class_names, dataset, templates)]
         return torch.nn.functional.normalize(torch.stack(weights), dim=-1)
@@ -87,17 +89,18 @@ class ZeroShotModel:
         return _per_image(self.preprocess, images, self.name)
 
 
-def _per_image(preprocess: Callable[[Image.Image], torch.Tensor], images: torch.Tensor | Sequence[torch.Tensor],
-               name: str) -> torch.Tensor:
+def _per_image(
+    preprocess: Callable[[Image.Image], torch.Tensor], images: torch.Tensor | Sequence[torch.Tensor], name: str
+) -> torch.Tensor:
     """``preprocess`` image by image (grey replicated to RGB) on the CPU, the batch moved to the images' device."""
     _log_fallback(name)
     arrays = [image.permute(1, 2, 0).cpu().numpy() for image in images]
     device = images.device if isinstance(images, torch.Tensor) else images[0].device
-    return torch.stack([preprocess(Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).convert("RGB"))
-                        for a in arrays]).to(device)
+    return torch.stack(
+        [preprocess(Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a).convert("RGB")) for a in arrays]
+    ).to(device)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _log_fallback(name: str) -> None:
-    logger.debug("model %r has no batched transform: preprocessing each image with its PIL preprocess on the CPU",
-                 name)
+    logger.debug("model %r has no batched transform: preprocessing each image with its PIL preprocess on the CPU", name)

@@ -68,22 +68,41 @@ DEFAULT_FOLDERS = {"vit": "~/.cache/hf_robustmed/medclip-vit", "resnet": "~/.cac
 
 # The real architectures' configs, written explicitly (SwinConfig/BertConfig.from_pretrained would need the Hub).
 SWIN_TINY_CONFIG: dict[str, Any] = {
-    "image_size": 224, "patch_size": 4, "num_channels": 3, "embed_dim": 96, "depths": [2, 2, 6, 2],
-    "num_heads": [3, 6, 12, 24], "window_size": 7, "mlp_ratio": 4.0, "qkv_bias": True, "hidden_act": "gelu",
-    "use_absolute_embeddings": False, "layer_norm_eps": 1e-5, "drop_path_rate": 0.1,
+    "image_size": 224,
+    "patch_size": 4,
+    "num_channels": 3,
+    "embed_dim": 96,
+    "depths": [2, 2, 6, 2],
+    "num_heads": [3, 6, 12, 24],
+    "window_size": 7,
+    "mlp_ratio": 4.0,
+    "qkv_bias": True,
+    "hidden_act": "gelu",
+    "use_absolute_embeddings": False,
+    "layer_norm_eps": 1e-5,
+    "drop_path_rate": 0.1,
 }
 BIO_CLINICALBERT_CONFIG: dict[str, Any] = {  # bert-base-cased
-    "vocab_size": 28996, "hidden_size": 768, "num_hidden_layers": 12, "num_attention_heads": 12,
-    "intermediate_size": 3072, "hidden_act": "gelu", "max_position_embeddings": 512, "type_vocab_size": 2,
-    "layer_norm_eps": 1e-12, "pad_token_id": 0,
+    "vocab_size": 28996,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "hidden_act": "gelu",
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+    "layer_norm_eps": 1e-12,
+    "pad_token_id": 0,
 }
 
 # Keys a release may hold that the installed modules do not, with why they are safe to drop.
 IGNORABLE_UNEXPECTED: dict[str, str] = {
-    r"^text_model\.model\.embeddings\.(position_ids|token_type_ids)$":
-        "BERT index buffers serialised by transformers < 4.31, recomputed now",
-    r"^vision_model\.model\.encoder\.layers\.\d+\.blocks\.\d+\.attention\.self\.relative_position_index$":
-        "Swin index buffer serialised by transformers 4.x, recomputed now (checked equal)",
+    r"^text_model\.model\.embeddings\.(position_ids|token_type_ids)$": (
+        "BERT index buffers serialised by transformers < 4.31, recomputed now"
+    ),
+    r"^vision_model\.model\.encoder\.layers\.\d+\.blocks\.\d+\.attention\.self\.relative_position_index$": (
+        "Swin index buffer serialised by transformers 4.x, recomputed now (checked equal)"
+    ),
 }
 
 # Swin block parameters: the release's (transformers 4.x) suffix → the current one.
@@ -106,7 +125,7 @@ def rename_swin(key: str, renames: tuple[tuple[str, str], ...]) -> str:
         prefix, rest = match.groups()
         for old, new in renames:
             if rest.startswith(old):
-                return prefix + new + rest[len(old):]
+                return prefix + new + rest[len(old) :]
     return key
 
 
@@ -183,8 +202,17 @@ class MedCLIPModel(nn.Module):
         text_pooler: Whether the BERT has its (unused) pooler, as the release does.
     """
 
-    def __init__(self, vision: str, swin_config=None, bert_config=None, *, resnet_layers=(3, 4, 6, 3),
-                 proj_dim: int = 512, text_pooler: bool = True, logit_scale_init_value: float = 0.07):
+    def __init__(
+        self,
+        vision: str,
+        swin_config=None,
+        bert_config=None,
+        *,
+        resnet_layers=(3, 4, 6, 3),
+        proj_dim: int = 512,
+        text_pooler: bool = True,
+        logit_scale_init_value: float = 0.07,
+    ):
         super().__init__()
         from transformers import BertConfig, SwinConfig
 
@@ -195,7 +223,9 @@ class MedCLIPModel(nn.Module):
         else:
             raise ValueError(f"MedCLIP vision must be 'vit' or 'resnet', not {vision!r}")
         self.vision = vision
-        self.text_model = MedCLIPText(_config(BertConfig, bert_config or BIO_CLINICALBERT_CONFIG), proj_dim, text_pooler)
+        self.text_model = MedCLIPText(
+            _config(BertConfig, bert_config or BIO_CLINICALBERT_CONFIG), proj_dim, text_pooler
+        )
         self.logit_scale = nn.Parameter(torch.log(torch.tensor(1 / logit_scale_init_value)))
 
     def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -262,8 +292,11 @@ def _read_config(folder: Path) -> dict[str, Any]:
 def build_model(config: Mapping[str, Any]) -> MedCLIPModel:
     """A randomly initialised :class:`MedCLIPModel` from a ``medclip_config.json`` dict."""
     return MedCLIPModel(
-        config["vision"], config.get("swin_config"), config.get("bert_config"),
-        resnet_layers=tuple(config.get("resnet_layers", (3, 4, 6, 3))), proj_dim=int(config.get("proj_dim", 512)),
+        config["vision"],
+        config.get("swin_config"),
+        config.get("bert_config"),
+        resnet_layers=tuple(config.get("resnet_layers", (3, 4, 6, 3))),
+        proj_dim=int(config.get("proj_dim", 512)),
         text_pooler=bool(config.get("text_pooler", True)),
     )
 
@@ -295,8 +328,15 @@ def medclip_transform(image_size: int = 224) -> ImageTransform:
     ``ImageFeatureExtractionMixin``); the vision model repeats the one channel to three. Here 224 is
     ``image_size``.
     """
-    return ImageTransform(size=image_size, resize_mode="pad_square", interpolation="bicubic", rescale="multiply",
-                          mean=(IMG_MEAN,), std=(IMG_STD,), grey=True)
+    return ImageTransform(
+        size=image_size,
+        resize_mode="pad_square",
+        interpolation="bicubic",
+        rescale="multiply",
+        mean=(IMG_MEAN,),
+        std=(IMG_STD,),
+        grey=True,
+    )
 
 
 def medclip_preprocess(image_size: int = 224):
@@ -311,9 +351,11 @@ def _resolve_tokenizer(folder: Path, tokenizer: str) -> str:
 
 def _missing_weights_message(folder: Path, name: str) -> str:
     variant = "resnet" if "rn50" in name or "resnet" in str(folder) or "rn50" in str(folder) else "vit"
-    return (f"no MedCLIP weights in {folder} (need {CONFIG_NAME} and one of {', '.join(WEIGHTS_NAMES)}): download "
-            f"them first with: python -c \"from hf_robustmed.models.medclip import download_medclip; "
-            f"download_medclip('{variant}', '{folder}')\"")
+    return (
+        f"no MedCLIP weights in {folder} (need {CONFIG_NAME} and one of {', '.join(WEIGHTS_NAMES)}): download "
+        f'them first with: python -c "from hf_robustmed.models.medclip import download_medclip; '
+        f"download_medclip('{variant}', '{folder}')\""
+    )
 
 
 @register_loader("medclip", family="medclip")
@@ -362,8 +404,13 @@ def write_config(folder: Path, config: Mapping[str, Any]) -> None:
 
 def release_config(variant: str) -> dict[str, Any]:
     """The ``medclip_config.json`` of a release (``"vit"`` or ``"resnet"``)."""
-    config: dict[str, Any] = {"vision": variant, "bert_config": dict(BIO_CLINICALBERT_CONFIG), "proj_dim": 512,
-                              "image_size": 224, "tokenizer": BERT_TYPE}
+    config: dict[str, Any] = {
+        "vision": variant,
+        "bert_config": dict(BIO_CLINICALBERT_CONFIG),
+        "proj_dim": 512,
+        "image_size": 224,
+        "tokenizer": BERT_TYPE,
+    }
     if variant == "vit":
         config["swin_config"] = dict(SWIN_TINY_CONFIG)
     else:
@@ -399,9 +446,15 @@ def download_medclip(variant: str = "vit", folder: str | os.PathLike | None = No
     return folder
 
 
-register_model("medclip-vit", f"medclip:{DEFAULT_FOLDERS['vit']}",
-               description="MedCLIP ViT (Swin-Tiny + Bio_ClinicalBERT) on MIMIC-CXR/CheXpert; weights via "
-                           "download_medclip('vit')", license="unknown (see RyanWangZf/MedCLIP)")
-register_model("medclip-rn50", f"medclip:{DEFAULT_FOLDERS['resnet']}",
-               description="MedCLIP ResNet-50 + Bio_ClinicalBERT on MIMIC-CXR/CheXpert; weights via "
-                           "download_medclip('resnet')", license="unknown (see RyanWangZf/MedCLIP)")
+register_model(
+    "medclip-vit",
+    f"medclip:{DEFAULT_FOLDERS['vit']}",
+    description="MedCLIP ViT (Swin-Tiny + Bio_ClinicalBERT) on MIMIC-CXR/CheXpert; weights via download_medclip('vit')",
+    license="unknown (see RyanWangZf/MedCLIP)",
+)
+register_model(
+    "medclip-rn50",
+    f"medclip:{DEFAULT_FOLDERS['resnet']}",
+    description="MedCLIP ResNet-50 + Bio_ClinicalBERT on MIMIC-CXR/CheXpert; weights via download_medclip('resnet')",
+    license="unknown (see RyanWangZf/MedCLIP)",
+)

@@ -109,9 +109,18 @@ def load_local_dir(identifier: str, name: str, device: str) -> ZeroShotModel:
     return _wrap(name, f"local-dir:{identifier}", None, device, None)
 
 
-register_model("clip-vit-b16", "open_clip:ViT-B-16-quickgelu/openai",
-               description="OpenAI CLIP ViT-B/16 (QuickGELU), the reference of the CLIP-normalised mCE", license="mit")
-register_model("clip-rn50", "open_clip:RN50-quickgelu/openai",
-               description="OpenAI CLIP ResNet-50 (QuickGELU)", license="mit")
-register_model("biomedclip", f"hf-hub:{BIOMEDCLIP_REPO}",
-               description="BiomedCLIP: ViT-B/16 + PubMedBERT trained on PMC-15M", license="mit")
+register_model(
+    "clip-vit-b16",
+    "open_clip:ViT-B-16-quickgelu/openai",
+    description="OpenAI CLIP ViT-B/16 (QuickGELU), the reference of the CLIP-normalised mCE",
+    license="mit",
+)
+register_model(
+    "clip-rn50", "open_clip:RN50-quickgelu/openai", description="OpenAI CLIP ResNet-50 (QuickGELU)", license="mit"
+)
+register_model(
+    "biomedclip",
+    f"hf-hub:{BIOMEDCLIP_REPO}",
+    description="BiomedCLIP: ViT-B/16 + PubMedBERT trained on PMC-15M",
+    license="mit",
+)

@@ -34,8 +34,9 @@ def base_model_id(name_or_spec: str) -> str:
         return identifier
     if scheme == "local-dir":
         return str(Path(identifier).resolve())
-    raise ValueError(f"LoRA adaptation needs an open_clip base from the Hub (hf-hub:) or a folder (local-dir:), "
-                     f"got {name_or_spec!r}")
+    raise ValueError(
+        f"LoRA adaptation needs an open_clip base from the Hub (hf-hub:) or a folder (local-dir:), got {name_or_spec!r}"
+    )
 
 
 def base_spec(base_model_name_or_path: str) -> str:
@@ -59,8 +60,14 @@ def load_peft(identifier: str, name: str, device: str) -> ZeroShotModel:
     base = create_model(base_spec(config.base_model_name_or_path), device=device)
     module = peft.PeftModel.from_pretrained(base.module, identifier).to(device)
     module.eval()
-    return replace(base, name=name, module=module, image_encoder=module.encode_image,
-                   provenance=adapter_provenance(identifier, name, base.provenance), family=adapter_family(base.family))
+    return replace(
+        base,
+        name=name,
+        module=module,
+        image_encoder=module.encode_image,
+        provenance=adapter_provenance(identifier, name, base.provenance),
+        family=adapter_family(base.family),
+    )
 
 
 def adapter_family(base_family: str | None) -> str | None:
@@ -96,6 +103,10 @@ def adapter_provenance(identifier: str, name: str, base: dict) -> dict:
     return loaded_provenance(name, marker, f"adapter {identifier} over {base.get('detail')}{why}")
 
 
-register_model("robustmedclip", f"peft:{DEFAULT_ADAPTER_REPO}",
-               description="RobustMedCLIP: BiomedCLIP + few-shot LoRA adapter (trained with hf-robustmed)",
-               license="mit", family=adapter_family("biomedclip"))
+register_model(
+    "robustmedclip",
+    f"peft:{DEFAULT_ADAPTER_REPO}",
+    description="RobustMedCLIP: BiomedCLIP + few-shot LoRA adapter (trained with hf-robustmed)",
+    license="mit",
+    family=adapter_family("biomedclip"),
+)

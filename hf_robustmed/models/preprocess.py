@@ -147,13 +147,16 @@ def _resize_axis(images: torch.Tensor, coefficients: np.ndarray, precision: int)
     rows = max(1, CHUNK_ELEMENTS // (images.shape[-1] + matrix.shape[1]))
     flat = images.reshape(-1, images.shape[-1])
     half, unit = float(1 << precision >> 1), float(1 << precision)
-    out = [torch.floor((chunk.to(device, torch.float64) @ matrix + half) / unit).clamp_(0, 255).to(torch.uint8)
-           for chunk in flat.split(rows)]
+    out = [
+        torch.floor((chunk.to(device, torch.float64) @ matrix + half) / unit).clamp_(0, 255).to(torch.uint8)
+        for chunk in flat.split(rows)
+    ]
     return torch.cat(out).reshape(*images.shape[:-1], matrix.shape[1]).to(images.device)
 
 
-def resize_uint8(images: torch.Tensor, height: int, width: int, interpolation: str = "bicubic",
-                 backend: str = "pillow") -> torch.Tensor:
+def resize_uint8(
+    images: torch.Tensor, height: int, width: int, interpolation: str = "bicubic", backend: str = "pillow"
+) -> torch.Tensor:
     """Antialiased resize of a uint8 ``…×H×W`` tensor to ``height × width``, bit-exact with ``backend``.
 
     ``pillow``: ``Image.resize((width, height), resample)``; ``torch``: ``interpolate(antialias=True)`` of a uint8
@@ -188,7 +191,7 @@ class Place:
 
     def tensor(self, images: torch.Tensor, fill: int) -> torch.Tensor:
         canvas = images.new_full((*images.shape[:-2], self.height, self.width), fill)
-        canvas[..., self.top:self.top + images.shape[-2], self.left:self.left + images.shape[-1]] = images
+        canvas[..., self.top : self.top + images.shape[-2], self.left : self.left + images.shape[-1]] = images
         return canvas
 
     def pil(self, image, fill: int):
@@ -231,7 +234,7 @@ class Crop:
     left: int
 
     def tensor(self, images: torch.Tensor, fill: int) -> torch.Tensor:
-        return images[..., self.top:self.top + self.height, self.left:self.left + self.width]
+        return images[..., self.top : self.top + self.height, self.left : self.left + self.width]
 
     def pil(self, image, fill: int):
         return image.crop((self.left, self.top, self.left + self.width, self.top + self.height))
@@ -256,7 +259,10 @@ def _square(height: int, width: int, size: int) -> tuple[int, int]:
 
 # resize mode → the size an ``H × W`` image is resized to (before the centre crop).
 RESIZE_MODES: Mapping[str, Callable[[int, int, int], tuple[int, int]]] = {
-    "shortest": _shortest, "longest": _longest, "squash": _square, "pad_square": _square,
+    "shortest": _shortest,
+    "longest": _longest,
+    "squash": _square,
+    "pad_square": _square,
 }
 # rescale rule → uint8 values (as a fresh float32 tensor, changed in place) scaled to [0, 1] and normalised once,
 # in the native library's float32 operations (they round differently in the last bit).
@@ -321,11 +327,13 @@ class ImageTransform:
     fill: int = 0
 
     def __post_init__(self):
-        for name, value, valid in (("resize_mode", self.resize_mode, RESIZE_MODES),
-                                   ("interpolation", self.interpolation, PIL_RESAMPLE),
-                                   ("resize_backend", self.resize_backend, RESIZE_BACKENDS),
-                                   ("crop_offset", self.crop_offset, CROP_OFFSETS),
-                                   ("rescale", self.rescale, RESCALES)):
+        for name, value, valid in (
+            ("resize_mode", self.resize_mode, RESIZE_MODES),
+            ("interpolation", self.interpolation, PIL_RESAMPLE),
+            ("resize_backend", self.resize_backend, RESIZE_BACKENDS),
+            ("crop_offset", self.crop_offset, CROP_OFFSETS),
+            ("rescale", self.rescale, RESCALES),
+        ):
             if value not in valid:
                 raise ValueError(f"ImageTransform {name} must be one of {', '.join(valid)}, not {value!r}")
         if len(self.mean) not in (1, 3) or len(self.std) != len(self.mean):
@@ -351,8 +359,9 @@ class ImageTransform:
         crop = self.output_size
         if crop > new_height or crop > new_width:
             padded_height, padded_width = max(crop, new_height), max(crop, new_width)
-            steps.append(Place(padded_height, padded_width, max(crop - new_height, 0) // 2,
-                               max(crop - new_width, 0) // 2))
+            steps.append(
+                Place(padded_height, padded_width, max(crop - new_height, 0) // 2, max(crop - new_width, 0) // 2)
+            )
             new_height, new_width = padded_height, padded_width
         if (new_height, new_width) != (crop, crop):
             offset = CROP_OFFSETS[self.crop_offset]
@@ -432,8 +441,9 @@ class PilTransform:
 def _check(images: torch.Tensor, ndim: int) -> torch.Tensor:
     if images.dtype != torch.uint8 or images.ndim != ndim or images.shape[-3] not in (1, 3):
         shape = "N×C×H×W" if ndim == 4 else "C×H×W"
-        raise ValueError(f"images must be uint8 {shape} tensors with C = 1 or 3, got {images.dtype} "
-                         f"{tuple(images.shape)}")
+        raise ValueError(
+            f"images must be uint8 {shape} tensors with C = 1 or 3, got {images.dtype} {tuple(images.shape)}"
+        )
     return images
 
 
@@ -462,9 +472,11 @@ def from_open_clip(preprocess_cfg: Mapping[str, Any]) -> ImageTransform | None:
     interpolation = preprocess_cfg.get("interpolation") or "bicubic"
     mean, std = preprocess_cfg.get("mean"), preprocess_cfg.get("std")
     return ImageTransform(
-        size=int(size), resize_mode=preprocess_cfg.get("resize_mode") or "shortest",
+        size=int(size),
+        resize_mode=preprocess_cfg.get("resize_mode") or "shortest",
         interpolation="bilinear" if interpolation == "bilinear" else "bicubic",
-        mean=_channels(mean, OPENAI_MEAN), std=_channels(std, OPENAI_STD),
+        mean=_channels(mean, OPENAI_MEAN),
+        std=_channels(std, OPENAI_STD),
         fill=int(preprocess_cfg.get("fill_color", 0)),
     )
 
@@ -499,8 +511,12 @@ def from_clip_image_processor(processor) -> ImageTransform | None:
     normalise = getattr(processor, "do_normalize", False)
     backend = _processor_backend(processor)
     return ImageTransform(
-        size=int(side), resize_mode=mode, interpolation=interpolation, resize_backend=backend,
-        crop_size=int(crop["height"]) if crop else None, crop_offset="floor",
+        size=int(side),
+        resize_mode=mode,
+        interpolation=interpolation,
+        resize_backend=backend,
+        crop_size=int(crop["height"]) if crop else None,
+        crop_offset="floor",
         rescale="fused" if backend == "torch" else "divide",  # PIL-based: float64 product = float32 quotient
         mean=_channels(processor.image_mean, OPENAI_MEAN) if normalise else (0.0,),
         std=_channels(processor.image_std, OPENAI_STD) if normalise else (1.0,),

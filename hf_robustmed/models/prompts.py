@@ -19,7 +19,9 @@ ENSEMBLE_TEMPLATES = (
 )
 
 
-def build_prompts(class_names: Sequence[str], dataset: str, templates: Sequence[str] = DEFAULT_TEMPLATES) -> list[list[str]]:
+def build_prompts(
+    class_names: Sequence[str], dataset: str, templates: Sequence[str] = DEFAULT_TEMPLATES
+) -> list[list[str]]:
     """One list of prompts per class (``templates`` filled with ``{c}`` the class and ``{d}`` the dataset id)."""
     if not class_names:
         raise ValueError("at least one class name is needed")

@@ -30,8 +30,11 @@ UNKNOWN = "unknown"
 
 def standin_marker() -> dict[str, str]:
     """The value of :data:`STANDIN_KEY` written into every stand-in's config."""
-    return {"weights": STANDIN, "written_by": "hf_robustmed.testing",
-            "note": "tiny randomly initialised stand-in in a real model's layout; its outputs mean nothing"}
+    return {
+        "weights": STANDIN,
+        "written_by": "hf_robustmed.testing",
+        "note": "tiny randomly initialised stand-in in a real model's layout; its outputs mean nothing",
+    }
 
 
 def is_standin(marker: Any) -> bool:
@@ -60,8 +63,12 @@ def loaded_provenance(name: str, marker: Any, detail: str) -> dict[str, str]:
         ``{"weights": "stand-in" | "pretrained", "detail": detail}``.
     """
     if is_standin(marker):
-        logger.warning("model %r: loaded STAND-IN weights from %s (a tiny randomly initialised model written by "
-                       "hf_robustmed.testing), not the real model; its outputs mean nothing", name, detail)
+        logger.warning(
+            "model %r: loaded STAND-IN weights from %s (a tiny randomly initialised model written by "
+            "hf_robustmed.testing), not the real model; its outputs mean nothing",
+            name,
+            detail,
+        )
         return {"weights": STANDIN, "detail": detail}
     return {"weights": PRETRAINED, "detail": detail}
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache
 from importlib.metadata import entry_points
 
 from .base import ZeroShotModel
@@ -93,7 +93,7 @@ def register_loader(scheme: str, family: str | FamilyRule | None = None) -> Call
     return decorator
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_families() -> None:
     """Imports every family module once (built-in and entry points), which registers their loaders and models."""
     for module in FAMILY_MODULES:

@@ -39,5 +39,9 @@ def load_transformers_clip(identifier: str, name: str, device: str) -> ZeroShotM
     )
 
 
-register_model("pubmedclip", "transformers:flaviagiammarino/pubmed-clip-vit-base-patch32",
-               description="PubMedCLIP: CLIP ViT-B/32 fine-tuned on ROCO", license="mit")
+register_model(
+    "pubmedclip",
+    "transformers:flaviagiammarino/pubmed-clip-vit-base-patch32",
+    description="PubMedCLIP: CLIP ViT-B/32 fine-tuned on ROCO",
+    license="mit",
+)

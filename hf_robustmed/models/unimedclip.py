@@ -80,17 +80,23 @@ KEY_PREFIXES = (
 
 # Keys a release may hold that the mainline model does not, with why they are safe to drop.
 IGNORABLE_UNEXPECTED: dict[str, str] = {
-    r"^text_encoder\.transformer\.embeddings\.(position_ids|token_type_ids)$":
-        "BERT index buffers serialised by transformers < 4.31, recomputed now",
+    r"^text_encoder\.transformer\.embeddings\.(position_ids|token_type_ids)$": (
+        "BERT index buffers serialised by transformers < 4.31, recomputed now"
+    ),
 }
 
 # Globals a released training checkpoint pickles besides tensors (Hub pickle scan of the sibling release):
 # NumPy scalars (e.g. a scheduled learning rate) pickled by NumPy 1.x as numpy.core.multiarray.scalar.
 NUMPY_SCALAR = (np._core if hasattr(np, "_core") else np.core).multiarray.scalar
-_DTYPE_CLASSES = [getattr(getattr(np, "dtypes", None), name, None) for name in ("Float64DType", "Float32DType",
-                                                                                 "Int64DType")]
-SAFE_GLOBALS = [(NUMPY_SCALAR, "numpy.core.multiarray.scalar"), NUMPY_SCALAR, np.dtype,
-                *[cls for cls in _DTYPE_CLASSES if cls is not None]]
+_DTYPE_CLASSES = [
+    getattr(getattr(np, "dtypes", None), name, None) for name in ("Float64DType", "Float32DType", "Int64DType")
+]
+SAFE_GLOBALS = [
+    (NUMPY_SCALAR, "numpy.core.multiarray.scalar"),
+    NUMPY_SCALAR,
+    np.dtype,
+    *[cls for cls in _DTYPE_CLASSES if cls is not None],
+]
 
 
 @dataclass(frozen=True)
@@ -108,11 +114,21 @@ class UniMedArchitecture:
         return {
             "embed_dim": self.embed_dim,
             "quick_gelu": True,
-            "vision_cfg": {"image_size": self.image_size, "patch_size": self.patch_size, "width": self.width,
-                           "layers": self.layers, "head_width": HEAD_WIDTH},
-            "text_cfg": {"hf_model_name": text_model, "hf_tokenizer_name": text_model, "hf_proj_type": "mlp",
-                         "hf_pooler_type": "cls_last_hidden_state_pooler", "context_length": CONTEXT_LENGTH,
-                         "hf_model_pretrained": False},
+            "vision_cfg": {
+                "image_size": self.image_size,
+                "patch_size": self.patch_size,
+                "width": self.width,
+                "layers": self.layers,
+                "head_width": HEAD_WIDTH,
+            },
+            "text_cfg": {
+                "hf_model_name": text_model,
+                "hf_tokenizer_name": text_model,
+                "hf_proj_type": "mlp",
+                "hf_pooler_type": "cls_last_hidden_state_pooler",
+                "context_length": CONTEXT_LENGTH,
+                "hf_model_pretrained": False,
+            },
         }
 
 
@@ -150,8 +166,10 @@ def _hub_file(repo_id: str, filename: str) -> Path:
     try:
         return Path(hf_hub_download(repo_id, filename))
     except (EntryNotFoundError, LocalEntryNotFoundError, RepositoryNotFoundError) as error:
-        raise ValueError(f"UniMed-CLIP checkpoint {filename} of Hub repo {repo_id} is neither on the Hub nor in "
-                         f"the local cache ({type(error).__name__})") from None
+        raise ValueError(
+            f"UniMed-CLIP checkpoint {filename} of Hub repo {repo_id} is neither on the Hub nor in "
+            f"the local cache ({type(error).__name__})"
+        ) from None
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -169,14 +187,18 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def _load_raw(path: str | os.PathLike):
     """The checkpoint object, loaded weights-only with the NumPy globals of :data:`SAFE_GLOBALS` allowed."""
     if not hasattr(torch.serialization, "safe_globals"):
-        raise ImportError("UniMed-CLIP checkpoints need torch>=2.6 (weights_only loading with allow-listed NumPy "
-                          "scalars): pip install -U 'hf-robustmed[models]'")
+        raise ImportError(
+            "UniMed-CLIP checkpoints need torch>=2.6 (weights_only loading with allow-listed NumPy "
+            "scalars): pip install -U 'hf-robustmed[models]'"
+        )
     try:
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             return torch.load(path, map_location="cpu", weights_only=True, mmap=_is_zip(path))
     except pickle.UnpicklingError as error:
-        raise ValueError(f"{path} is not a plain weights checkpoint (torch.load(weights_only=True) refused it; "
-                         f"it is never loaded with weights_only=False): {str(error).splitlines()[-1]}") from None
+        raise ValueError(
+            f"{path} is not a plain weights checkpoint (torch.load(weights_only=True) refused it; "
+            f"it is never loaded with weights_only=False): {str(error).splitlines()[-1]}"
+        ) from None
 
 
 def _state_dict(checkpoint, path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -184,7 +206,7 @@ def _state_dict(checkpoint, path: str | os.PathLike) -> dict[str, torch.Tensor]:
     if not isinstance(state, Mapping) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} holds no state dict of tensors (top-level keys: {_keys(checkpoint)})")
     if all(key.startswith("module.") for key in state):
-        state = {key[len("module."):]: value for key, value in state.items()}
+        state = {key[len("module.") :]: value for key, value in state.items()}
     return dict(state)
 
 
@@ -211,15 +233,20 @@ def infer_architecture(state: Mapping[str, torch.Tensor]) -> UniMedArchitecture:
     conv = state["visual.conv1.weight"]
     grid = round((state["visual.positional_embedding"].shape[0] - 1) ** 0.5)
     layers = {int(m.group(1)) for key in state if (m := re.match(r"^visual\.transformer\.resblocks\.(\d+)\.", key))}
-    return UniMedArchitecture(embed_dim=int(state["visual.proj"].shape[1]), image_size=int(conv.shape[-1] * grid),
-                              patch_size=int(conv.shape[-1]), width=int(conv.shape[0]), layers=len(layers))
+    return UniMedArchitecture(
+        embed_dim=int(state["visual.proj"].shape[1]),
+        image_size=int(conv.shape[-1] * grid),
+        patch_size=int(conv.shape[-1]),
+        width=int(conv.shape[0]),
+        layers=len(layers),
+    )
 
 
 def to_mainline_key(key: str) -> str | None:
     """The mainline open_clip name of a fork key (``None`` when no prefix rule applies)."""
     for fork, mainline in KEY_PREFIXES:
         if key.startswith(fork):
-            return mainline + key[len(fork):]
+            return mainline + key[len(fork) :]
     return None
 
 
@@ -227,7 +254,7 @@ def to_fork_key(key: str) -> str:
     """The fork's name of a mainline open_clip key (inverse of :func:`to_mainline_key`)."""
     for fork, mainline in KEY_PREFIXES:
         if key.startswith(mainline):
-            return fork + key[len(mainline):]
+            return fork + key[len(mainline) :]
     raise ValueError(f"no fork name for {key!r}")
 
 
@@ -249,12 +276,17 @@ def map_state_dict(state: Mapping[str, torch.Tensor], expected: Mapping[str, tor
         elif not any(re.match(pattern, key) for pattern in IGNORABLE_UNEXPECTED):
             unexpected.append(key)
     missing = [key for key in expected if key not in mapped]
-    shapes = [f"{k}: {tuple(v.shape)} vs {tuple(expected[k].shape)}" for k, v in mapped.items()
-              if v.shape != expected[k].shape]
+    shapes = [
+        f"{k}: {tuple(v.shape)} vs {tuple(expected[k].shape)}"
+        for k, v in mapped.items()
+        if v.shape != expected[k].shape
+    ]
     if missing or unexpected or shapes:
-        raise ValueError("UniMed-CLIP checkpoint does not match the architecture: "
-                         f"missing keys {missing or 'none'}; unexpected keys {unexpected or 'none'}; "
-                         f"shape mismatches {shapes or 'none'}")
+        raise ValueError(
+            "UniMed-CLIP checkpoint does not match the architecture: "
+            f"missing keys {missing or 'none'}; unexpected keys {unexpected or 'none'}; "
+            f"shape mismatches {shapes or 'none'}"
+        )
     return mapped
 
 
@@ -314,6 +346,10 @@ def load_unimedclip(identifier: str, name: str, device: str) -> ZeroShotModel:
     )
 
 
-register_model("unimedclip", f"unimedclip:{HUB_REPO}/{HUB_FILE}",
-               description="UniMed-CLIP ViT-B/16 (QuickGELU) + BiomedBERT, trained on UniMed (5.3 M pairs); the "
-                           "authors' fork checkpoint mapped onto mainline open_clip", license="cc-by-nc-4.0")
+register_model(
+    "unimedclip",
+    f"unimedclip:{HUB_REPO}/{HUB_FILE}",
+    description="UniMed-CLIP ViT-B/16 (QuickGELU) + BiomedBERT, trained on UniMed (5.3 M pairs); the "
+    "authors' fork checkpoint mapped onto mainline open_clip",
+    license="cc-by-nc-4.0",
+)

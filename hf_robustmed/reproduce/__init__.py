@@ -14,11 +14,36 @@ Modules: :mod:`.study` (what the study is), :mod:`.plan` (the dry run), :mod:`.r
 
 from importlib import import_module
 
-_EXPORTS = {"Study": "study", "RmcRun": "study", "BASELINES": "study", "COLLECTIONS": "study", "count": "plan",
-            "describe": "plan", "downloads": "plan", "measure": "plan", "run_study": "run", "write_outputs": "table",
-            "add_arguments": "cli", "study_from_args": "cli", "main": "cli"}
-__all__ = ["BASELINES", "COLLECTIONS", "RmcRun", "Study", "add_arguments", "count", "describe", "downloads", "main",
-           "measure", "run_study", "study_from_args", "write_outputs"]
+_EXPORTS = {
+    "Study": "study",
+    "RmcRun": "study",
+    "BASELINES": "study",
+    "COLLECTIONS": "study",
+    "count": "plan",
+    "describe": "plan",
+    "downloads": "plan",
+    "measure": "plan",
+    "run_study": "run",
+    "write_outputs": "table",
+    "add_arguments": "cli",
+    "study_from_args": "cli",
+    "main": "cli",
+}
+__all__ = [
+    "BASELINES",
+    "COLLECTIONS",
+    "RmcRun",
+    "Study",
+    "add_arguments",
+    "count",
+    "describe",
+    "downloads",
+    "main",
+    "measure",
+    "run_study",
+    "study_from_args",
+    "write_outputs",
+]
 
 
 def __getattr__(name: str):

@@ -27,12 +27,22 @@ PIXELS = 224 * 224
 
 # Split sizes (train, validation, test) and channels of the paper's 12 datasets: SPEC §1.2 (MedIMeta v1.0
 # info.yaml) and §1.3 (MedMNIST v3 INFO). Used when a source is not on disk yet; otherwise the files are counted.
-SPLITS: Mapping[str, tuple[int, int, int, int]] = MappingProxyType({
-    "aml": (12855, 1836, 3674, 3), "fundus": (1920, 640, 640, 3), "mammo_calc": (1332, 214, 326, 1),
-    "mammo_mass": (1126, 192, 378, 1), "pneumonia": (4415, 817, 624, 1), "oct": (91615, 16694, 1000, 1),
-    "pbc": (11964, 1709, 3419, 3), "bloodmnist": (11959, 1712, 3421, 3), "breastmnist": (546, 78, 156, 1),
-    "octmnist": (97477, 10832, 1000, 1), "pneumoniamnist": (4708, 524, 624, 1), "retinamnist": (1080, 120, 400, 3),
-})
+SPLITS: Mapping[str, tuple[int, int, int, int]] = MappingProxyType(
+    {
+        "aml": (12855, 1836, 3674, 3),
+        "fundus": (1920, 640, 640, 3),
+        "mammo_calc": (1332, 214, 326, 1),
+        "mammo_mass": (1126, 192, 378, 1),
+        "pneumonia": (4415, 817, 624, 1),
+        "oct": (91615, 16694, 1000, 1),
+        "pbc": (11964, 1709, 3419, 3),
+        "bloodmnist": (11959, 1712, 3421, 3),
+        "breastmnist": (546, 78, 156, 1),
+        "octmnist": (97477, 10832, 1000, 1),
+        "pneumoniamnist": (4708, 524, 624, 1),
+        "retinamnist": (1080, 120, 400, 3),
+    }
+)
 SPLIT_INDEX = {"train": 0, "validation": 1, "test": 2}
 
 
@@ -57,28 +67,49 @@ class Size:
 #   are below the raw pixel bytes of the three splits (SPEC §1.3 counts), as a deflated npz must be.
 # * MedIMeta ``{id}.zip`` (Zenodo 7884735): no published size was found. An upper bound from SPEC §1.2/§1.4: the
 #   zip holds ``images.hdf5`` and one uncompressed TIFF per image, about twice the raw pixels before deflate.
-MEDMNIST_224_BYTES = {"bloodmnist": 1_540_731_655, "breastmnist": 30_903_564, "octmnist": 3_959_197_818,
-                      "pneumoniamnist": 214_384_716, "retinamnist": 127_992_567}
-SOURCE_SIZES: Mapping[str, Size] = MappingProxyType({
-    **{d: Size(size, "≈ Zenodo 10519652 file size pinned by a third-party verified download (not checked here)")
-       for d, size in MEDMNIST_224_BYTES.items()},
-    **{d: Size(2 * raw_bytes(d), "≤ 2 × raw pixels (images.hdf5 + TIFFs, SPEC §1.4); deflate makes it smaller")
-       for d in ("aml", "fundus", "mammo_calc", "mammo_mass", "oct", "pbc", "pneumonia")},
-})
+MEDMNIST_224_BYTES = {
+    "bloodmnist": 1_540_731_655,
+    "breastmnist": 30_903_564,
+    "octmnist": 3_959_197_818,
+    "pneumoniamnist": 214_384_716,
+    "retinamnist": 127_992_567,
+}
+SOURCE_SIZES: Mapping[str, Size] = MappingProxyType(
+    {
+        **{
+            d: Size(size, "≈ Zenodo 10519652 file size pinned by a third-party verified download (not checked here)")
+            for d, size in MEDMNIST_224_BYTES.items()
+        },
+        **{
+            d: Size(2 * raw_bytes(d), "≤ 2 × raw pixels (images.hdf5 + TIFFs, SPEC §1.4); deflate makes it smaller")
+            for d in ("aml", "fundus", "mammo_calc", "mammo_mass", "oct", "pbc", "pneumonia")
+        },
+    }
+)
 UNZIPPED_FACTOR = {"medimeta": 2.0, "medmnist": 0.0}  # extra disk after extraction, × raw pixels (zip kept)
 
 # Weight downloads. APPROXIMATE: fp32 parameter counts × 4 bytes of the architectures in SPEC §4 (ViT-B/16 image
 # tower 86 M parameters; CLIP text transformer 63 M; BiomedBERT / Bio_ClinicalBERT base 110 M; Swin-Tiny 28 M).
-WEIGHT_SIZES: Mapping[str, tuple[str, Size]] = MappingProxyType({
-    "clip-vit-b16": ("Hub timm/vit_base_patch16_clip_224.openai", Size(0.60 * GB, "≈ 150 M fp32 parameters")),
-    "biomedclip": ("Hub microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224",
-                   Size(0.78 * GB, "≈ 196 M fp32 parameters")),
-    "unimedclip": ("Hub razaimam45/RobustMedCLIP checkpoints/unimedclip/unimed_clip_vit_b16.pt",
-                   Size(2.4 * GB, "≈ 196 M fp32 parameters, × 3 if the file holds the optimiser state as the "
-                                  "fork's checkpoints do")),
-    "medclip-vit": ("storage.googleapis.com/pytrial/medclip-vit-pretrained.zip",
-                    Size(0.55 * GB, "≈ 137 M fp32 parameters")),
-})
+WEIGHT_SIZES: Mapping[str, tuple[str, Size]] = MappingProxyType(
+    {
+        "clip-vit-b16": ("Hub timm/vit_base_patch16_clip_224.openai", Size(0.60 * GB, "≈ 150 M fp32 parameters")),
+        "biomedclip": (
+            "Hub microsoft/BiomedCLIP-PubMedBERT_256-vit_base_patch16_224",
+            Size(0.78 * GB, "≈ 196 M fp32 parameters"),
+        ),
+        "unimedclip": (
+            "Hub razaimam45/RobustMedCLIP checkpoints/unimedclip/unimed_clip_vit_b16.pt",
+            Size(
+                2.4 * GB,
+                "≈ 196 M fp32 parameters, × 3 if the file holds the optimiser state as the fork's checkpoints do",
+            ),
+        ),
+        "medclip-vit": (
+            "storage.googleapis.com/pytrial/medclip-vit-pretrained.zip",
+            Size(0.55 * GB, "≈ 137 M fp32 parameters"),
+        ),
+    }
+)
 ORIGINAL_SIZE = Size(0.79 * GB, "≈ BiomedCLIP's 196 M fp32 parameters + LoRA (full state dict, SPEC §7.1)")
 CELL_ROW_BYTES = 64  # one stored prediction: index, label, pred and a few float32 probabilities, Parquet-encoded
 
@@ -159,8 +190,10 @@ def count(study: Study) -> Counts:
         for d in datasets:
             counts.corruptions[d] = corruptions_of(study, collection, d)
             if not counts.corruptions[d]:
-                raise ValueError(f"none of the requested corruptions belongs to {d}'s set "
-                                 f"({', '.join(get_suite(suite_of(collection, d)).corruptions)})")
+                raise ValueError(
+                    f"none of the requested corruptions belongs to {d}'s set "
+                    f"({', '.join(get_suite(suite_of(collection, d)).corruptions)})"
+                )
             if study.train:
                 counts.validation[d] = split_size(study, collection, d, "validation")
     return counts
@@ -184,8 +217,11 @@ def downloads(study: Study) -> list[Download]:
     for collection, datasets in study.collections():
         for d in datasets:
             present = _present(study, collection, d)
-            where = (f"zenodo.org/records/10519652 {d}_224.npz" if collection.folder == "medmnist"
-                     else f"zenodo.org/records/7884735 {d}.zip")
+            where = (
+                f"zenodo.org/records/10519652 {d}_224.npz"
+                if collection.folder == "medmnist"
+                else f"zenodo.org/records/7884735 {d}.zip"
+            )
             checksum = "MD5 (MedMNIST INFO)" if collection.folder == "medmnist" else "none known here (not verified)"
             size = Size(_disk_size(source_path(study, collection, d)), "on disk") if present else SOURCE_SIZES[d]
             items.append(Download(f"source {d}", where, size, present, checksum))
@@ -194,14 +230,28 @@ def downloads(study: Study) -> list[Download]:
             items.append(Download(f"weights {name}", f"override {study.overrides[name]}", Size(0, "local"), True, "-"))
             continue
         where, size = WEIGHT_SIZES[name]
-        items.append(Download(f"weights {name}", where, size, _weights_cached(name), "Hub etag / SHA-256"
-                              if where.startswith("Hub") else "none known here (not verified)"))
+        items.append(
+            Download(
+                f"weights {name}",
+                where,
+                size,
+                _weights_cached(name),
+                "Hub etag / SHA-256" if where.startswith("Hub") else "none known here (not verified)",
+            )
+        )
     if study.train and BASE_MODEL not in study.baselines and BASE_MODEL not in study.overrides:
         where, size = WEIGHT_SIZES[BASE_MODEL]
         items.append(Download(f"weights {BASE_MODEL}", where, size, _weights_cached(BASE_MODEL), "Hub etag / SHA-256"))
     for run in study.runs if study.originals else ():
-        items.append(Download(f"checkpoint {run.original_name}", f"Hub {ORIGINAL_REPO} {run.original_file}",
-                              ORIGINAL_SIZE, _original_cached(run.original_file), "Hub etag / SHA-256"))
+        items.append(
+            Download(
+                f"checkpoint {run.original_name}",
+                f"Hub {ORIGINAL_REPO} {run.original_file}",
+                ORIGINAL_SIZE,
+                _original_cached(run.original_file),
+                "Hub etag / SHA-256",
+            )
+        )
     return items
 
 
@@ -238,16 +288,29 @@ def disk_needed(study: Study, counts: Counts, items: list[Download]) -> dict[str
     """Bytes the study adds: in the output and source folders, and in the Hugging Face cache."""
     fetch = [i for i in items if not i.present]
     sources = sum(i.size.bytes for i in fetch if i.what.startswith("source"))
-    unzipped = sum(UNZIPPED_FACTOR[c.folder] * raw_bytes(d) for c, ds in study.collections() for d in ds
-                   if not _present(study, c, d))
+    unzipped = sum(
+        UNZIPPED_FACTOR[c.folder] * raw_bytes(d)
+        for c, ds in study.collections()
+        for d in ds
+        if not _present(study, c, d)
+    )
     train_data = sum(n * PIXELS * SPLITS[d][3] for d, n in counts.validation.items())  # PNG ≤ raw pixels
     # a trained adapter, its last checkpoint (adapter, best adapter, AdamW's two moments); a converted one of rank 3r
     adapters = sum(5 * study.train * lora_bytes(r.rank) + study.originals * lora_bytes(3 * r.rank) for r in study.runs)
-    cells = sum(counts.evaluations(study, c) for c in counts.test) * CELL_ROW_BYTES * len(study.protocols) * (
-        len(study.baselines) + len(study.runs) * (study.train + study.originals))
+    cells = (
+        sum(counts.evaluations(study, c) for c in counts.test)
+        * CELL_ROW_BYTES
+        * len(study.protocols)
+        * (len(study.baselines) + len(study.runs) * (study.train + study.originals))
+    )
     cache = sum(i.size.bytes for i in fetch if not i.what.startswith("source"))
-    return {"sources": sources + unzipped, "training benchmarks": train_data, "adapters": adapters,
-            "evaluation cells": cells, "Hugging Face cache": cache}
+    return {
+        "sources": sources + unzipped,
+        "training benchmarks": train_data,
+        "adapters": adapters,
+        "evaluation cells": cells,
+        "Hugging Face cache": cache,
+    }
 
 
 # --- measurement ----------------------------------------------------------------------------------------------------
@@ -272,11 +335,13 @@ def _swin_tiny():
 
 
 # Image towers of the study's models, randomly initialised (timing only; SPEC §4).
-ARCHITECTURES: Mapping[str, tuple[str, Callable]] = MappingProxyType({
-    "vit-b16-openai": ("open_clip ViT-B/16 (CLIP, UniMed-CLIP)", _open_clip_vit),
-    "vit-b16-timm": ("timm ViT-B/16 (BiomedCLIP, RobustMedCLIP)", _timm_vit),
-    "swin-tiny": ("Swin-Tiny (MedCLIP)", _swin_tiny),
-})
+ARCHITECTURES: Mapping[str, tuple[str, Callable]] = MappingProxyType(
+    {
+        "vit-b16-openai": ("open_clip ViT-B/16 (CLIP, UniMed-CLIP)", _open_clip_vit),
+        "vit-b16-timm": ("timm ViT-B/16 (BiomedCLIP, RobustMedCLIP)", _timm_vit),
+        "swin-tiny": ("Swin-Tiny (MedCLIP)", _swin_tiny),
+    }
+)
 
 
 @dataclass
@@ -332,7 +397,7 @@ def encoder_step(study: Study, architecture: str, device: str, batch: int) -> Ca
     if architecture.startswith(OVERRIDE):
         from ..models import create_model
 
-        model = create_model(study.spec(architecture[len(OVERRIDE):]), device=device)
+        model = create_model(study.spec(architecture[len(OVERRIDE) :]), device=device)
         images = torch.randint(0, 256, (batch, 3, 224, 224), dtype=torch.uint8, device=device)
         return lambda: model.encode_images(model.preprocess_batch(images))
     module = _quiet(ARCHITECTURES[architecture][1]).to(device).eval()
@@ -367,8 +432,14 @@ def _training_model(study: Study, device: str, rank: int):
         from ..models.peft_family import base_model_id
 
         base = create_model(study.spec(BASE_MODEL), device=device)
-        model = add_lora(base.module, base_model_id(study.spec(BASE_MODEL)), rank=rank, alpha=rank, dropout=0.0,
-                         target_modules=QKV_TARGET)
+        model = add_lora(
+            base.module,
+            base_model_id(study.spec(BASE_MODEL)),
+            rank=rank,
+            alpha=rank,
+            dropout=0.0,
+            target_modules=QKV_TARGET,
+        )
         images = torch.randint(0, 256, (2, 3, 224, 224), dtype=torch.uint8, device=device)
         return model, model.encode_image, base.preprocess_batch(images)
     import peft
@@ -441,8 +512,16 @@ def measure(study: Study, *, batches: int = 2, device: str | None = None) -> Rat
     train = measure_training(study, device, train_batch, batches, rank) if study.train and study.runs else 0.0
     image = _test_image(3)
     png = _timed(lambda: encode_png(image), 5)
-    return Rates(device, batch, encode, train, measure_corruptions(study), png, default_num_workers(1),
-                 time.perf_counter() - started)
+    return Rates(
+        device,
+        batch,
+        encode,
+        train,
+        measure_corruptions(study),
+        png,
+        default_num_workers(1),
+        time.perf_counter() - started,
+    )
 
 
 # --- time estimate ------------------------------------------------------------------------------------------------
@@ -452,8 +531,12 @@ def evaluation_seconds(study: Study, counts: Counts, rates: Rates, model: StudyM
     for collection, datasets in study.collections():
         images = counts.evaluations(study, collection.name)
         encode = images / rates.encode[model.architecture]
-        corrupt = sum(counts.test[collection.name][d] * len(study.severities) *
-                      sum(rates.corrupt[(d, c)] for c in counts.corruptions[d]) for d in datasets)
+        corrupt = sum(
+            counts.test[collection.name][d]
+            * len(study.severities)
+            * sum(rates.corrupt[(d, c)] for c in counts.corruptions[d])
+            for d in datasets
+        )
         total += max(encode, corrupt / max(1, rates.workers))
     return total * len(study.protocols)
 
@@ -489,10 +572,15 @@ def duration(seconds: float) -> str:
 def describe(study: Study, counts: Counts, items: list[Download], rates: Rates | None) -> str:
     """The plan as text (what ``hf-robustmed reproduce --dry-run`` prints)."""
     collections = ", ".join(f"{c.name}: {len(d)}" for c, d in study.collections())
-    lines = [(f"Study: {len(study.datasets)} datasets ({collections}), "
-              f"severities {','.join(map(str, study.severities))}, protocols {', '.join(study.protocols)}; "
-              f"output {study.out}; sources {study.sources} "
-              f"({'missing ones are downloaded' if study.download else 'used as they are, nothing downloaded'})"), ""]
+    lines = [
+        (
+            f"Study: {len(study.datasets)} datasets ({collections}), "
+            f"severities {','.join(map(str, study.severities))}, protocols {', '.join(study.protocols)}; "
+            f"output {study.out}; sources {study.sources} "
+            f"({'missing ones are downloaded' if study.download else 'used as they are, nothing downloaded'})"
+        ),
+        "",
+    ]
     lines += _downloads_section(study, items) + [""] + _disk_section(study, counts, items) + [""]
     lines += _evaluations_section(study, counts) + [""] + _training_section(study, counts) + [""]
     if rates is not None:
@@ -506,23 +594,31 @@ def _downloads_section(study: Study, items: list[Download]) -> list[str]:
     for i in items:
         state = "present" if i.present else "fetch"
         bound = "" if i.present else "≤ " if i.size.source.startswith("≤") else "≈ "
-        lines.append(f"  {i.what:<{width}}  {state:<7} {bound + _gb(i.size.bytes):>12}  {i.where}  "
-                     f"[checksum: {i.checksum}]")
+        lines.append(
+            f"  {i.what:<{width}}  {state:<7} {bound + _gb(i.size.bytes):>12}  {i.where}  [checksum: {i.checksum}]"
+        )
     todo = [i for i in items if not i.present]
     missing = [i.what.split()[-1] for i in todo if i.what.startswith("source")]
     if missing and not study.download:
-        lines.append(f"  WARNING: with --no-download the run will stop: no source of {', '.join(missing)} in "
-                     f"{study.sources}")
-    lines.append(f"  to fetch: {len(todo)} item(s), at most about {_gb(sum(i.size.bytes for i in todo))} "
-                 "(≤: an upper bound from the raw pixel bytes; ≈: a third party's file size, or parameter counts)")
+        lines.append(
+            f"  WARNING: with --no-download the run will stop: no source of {', '.join(missing)} in {study.sources}"
+        )
+    lines.append(
+        f"  to fetch: {len(todo)} item(s), at most about {_gb(sum(i.size.bytes for i in todo))} "
+        "(≤: an upper bound from the raw pixel bytes; ≈: a third party's file size, or parameter counts)"
+    )
     return lines
 
 
 def _disk_section(study: Study, counts: Counts, items: list[Download]) -> list[str]:
     disk = disk_needed(study, counts, items)
     parts = ", ".join(f"{name} {_gb(value)}" for name, value in disk.items())
-    return [(f"Disk needed: at most about {_gb(sum(disk.values()))} ({parts}). Corrupted images are made on the "
-             "fly: none is stored.")]
+    return [
+        (
+            f"Disk needed: at most about {_gb(sum(disk.values()))} ({parts}). Corrupted images are made on the "
+            "fly: none is stored."
+        )
+    ]
 
 
 def _evaluations_section(study: Study, counts: Counts) -> list[str]:
@@ -533,47 +629,68 @@ def _evaluations_section(study: Study, counts: Counts) -> list[str]:
         n = counts.evaluations(study, collection.name)
         per_model += n
         pairs = sum(len(counts.corruptions[d]) for d in datasets)
-        lines.append(f"  {collection.name}: {len(datasets)} datasets, {sum(counts.test[collection.name].values()):,} "
-                     f"test images, {pairs} (dataset, corruption) pairs → {n:,} per model and protocol")
+        lines.append(
+            f"  {collection.name}: {len(datasets)} datasets, {sum(counts.test[collection.name].values()):,} "
+            f"test images, {pairs} (dataset, corruption) pairs → {n:,} per model and protocol"
+        )
     per_model *= len(study.protocols)
-    lines.append(f"  per model: {per_model:,} ({len(study.protocols)} protocol(s)); {len(models)} models "
-                 f"({', '.join(m.name for m in models)}) → {per_model * len(models):,} in all")
+    lines.append(
+        f"  per model: {per_model:,} ({len(study.protocols)} protocol(s)); {len(models)} models "
+        f"({', '.join(m.name for m in models)}) → {per_model * len(models):,} in all"
+    )
     return lines
 
 
 def _training_section(study: Study, counts: Counts) -> list[str]:
     if not study.train or not study.runs:
         return ["RobustMedCLIP training: none (--no-train)"]
-    lines = [(f"RobustMedCLIP training (BiomedCLIP + PEFT LoRA on attn.qkv, batch {study.train_batch_size}, "
-              f"{study.epochs} epochs, seed {study.train_seed}; clean validation splits):")]
+    lines = [
+        (
+            f"RobustMedCLIP training (BiomedCLIP + PEFT LoRA on attn.qkv, batch {study.train_batch_size}, "
+            f"{study.epochs} epochs, seed {study.train_seed}; clean validation splits):"
+        )
+    ]
     for run in study.runs:
         steps = steps_per_epoch(counts, run.fraction, study.train_batch_size)
-        lines.append(f"  {run.trained_name}: ≈ {counts.train_images(run.fraction):,} images, {steps} steps/epoch, "
-                     f"{steps * study.epochs:,} steps")
+        lines.append(
+            f"  {run.trained_name}: ≈ {counts.train_images(run.fraction):,} images, {steps} steps/epoch, "
+            f"{steps * study.epochs:,} steps"
+        )
     if study.originals:
-        lines.append("  plus the authors' checkpoints of the same (rank, fraction), converted to PEFT where they "
-                     "can be fetched")
+        lines.append(
+            "  plus the authors' checkpoints of the same (rank, fraction), converted to PEFT where they can be fetched"
+        )
     return lines
 
 
 def _time_section(study: Study, counts: Counts, rates: Rates) -> list[str]:
     models = study.models(study.runs if study.originals else ())
-    lines = [(f"Measured on this machine ({rates.device}, {os.cpu_count()} CPU cores, {rates.workers} loader workers; "
-              f"random weights, batch {rates.batch}, {rates.seconds:.0f} s of measuring):")]
+    lines = [
+        (
+            f"Measured on this machine ({rates.device}, {os.cpu_count()} CPU cores, {rates.workers} loader workers; "
+            f"random weights, batch {rates.batch}, {rates.seconds:.0f} s of measuring):"
+        )
+    ]
     for key, rate in rates.encode.items():
-        what = f"{key[len(OVERRIDE):]} as given by --models (its own architecture)" if key.startswith(OVERRIDE) \
+        what = (
+            f"{key[len(OVERRIDE) :]} as given by --models (its own architecture)"
+            if key.startswith(OVERRIDE)
             else ARCHITECTURES[key][0]
+        )
         lines.append(f"  {what}: {rate:,.1f} images/s")
     if rates.train:
         base = "the given base" if BASE_MODEL in study.overrides else "timm ViT-B/16"
         lines.append(f"  LoRA training step ({base}): {rates.train:,.1f} images/s")
     mean = np.mean(list(rates.corrupt.values()))
     slowest = max(rates.corrupt, key=rates.corrupt.get)
-    lines.append(f"  corruption engine: {1000 * mean:.1f} ms/image on one core (mean over pairs; slowest "
-                 f"{slowest[1]} on {slowest[0]}: {1000 * rates.corrupt[slowest]:.0f} ms)")
+    lines.append(
+        f"  corruption engine: {1000 * mean:.1f} ms/image on one core (mean over pairs; slowest "
+        f"{slowest[1]} on {slowest[0]}: {1000 * rates.corrupt[slowest]:.0f} ms)"
+    )
     evaluation = {m.name: evaluation_seconds(study, counts, rates, m) for m in models}
-    training = {r.trained_name: training_seconds(study, counts, rates, r.fraction)
-                for r in (study.runs if study.train else ())}
+    training = {
+        r.trained_name: training_seconds(study, counts, rates, r.fraction) for r in (study.runs if study.train else ())
+    }
     build = sum(counts.validation.values()) * rates.png
     lines.append("Estimated time on this hardware (downloads not included):")
     for name, seconds in {**evaluation, **training}.items():

@@ -66,12 +66,22 @@ class Records:
         record = self.read(name)
         if output.exists() and (record is None or record["fingerprint"] != fingerprint(inputs)):
             shutil.rmtree(output) if output.is_dir() else output.unlink()
-        write_json(self._path(name), {"step": name, "status": "running", "fingerprint": fingerprint(inputs),
-                                      "inputs": inputs})
+        write_json(
+            self._path(name), {"step": name, "status": "running", "fingerprint": fingerprint(inputs), "inputs": inputs}
+        )
 
     def finish(self, name: str, inputs: dict, seconds: float, **outputs) -> None:
-        write_json(self._path(name), {"step": name, "status": "done", "fingerprint": fingerprint(inputs),
-                                      "inputs": inputs, "seconds": round(seconds, 1), **outputs})
+        write_json(
+            self._path(name),
+            {
+                "step": name,
+                "status": "done",
+                "fingerprint": fingerprint(inputs),
+                "inputs": inputs,
+                "seconds": round(seconds, 1),
+                **outputs,
+            },
+        )
 
 
 class StudyProgress:
@@ -82,8 +92,14 @@ class StudyProgress:
         from tqdm.auto import tqdm
 
         self.enabled = enabled
-        self.bar = tqdm(total=round(total), desc="study", unit="u", position=0, disable=not enabled,
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} units [{elapsed}{postfix}]")
+        self.bar = tqdm(
+            total=round(total),
+            desc="study",
+            unit="u",
+            position=0,
+            disable=not enabled,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} units [{elapsed}{postfix}]",
+        )
         self.worked_units, self.worked_seconds = 0.0, 0.0
 
     def step(self, label: str, units: float, fn: Callable[[], bool]):
@@ -163,11 +179,19 @@ def build_train_data(ctx: Context) -> bool:
     from ..data.builder import BuildJob
 
     for collection, datasets in ctx.study.collections():
-        jobs = [BuildJob(load_split(ctx.study, collection, d, "validation"), suite_of(collection, d), None, ())
-                for d in datasets]
-        build_benchmark(jobs, train_data_dir(ctx.study, collection), name=f"{collection.name} (clean validation)",
-                        seed=ctx.study.seed, grey=BENCHMARKS[collection.benchmark].grey, progress=ctx.progress,
-                        overwrite=True)
+        jobs = [
+            BuildJob(load_split(ctx.study, collection, d, "validation"), suite_of(collection, d), None, ())
+            for d in datasets
+        ]
+        build_benchmark(
+            jobs,
+            train_data_dir(ctx.study, collection),
+            name=f"{collection.name} (clean validation)",
+            seed=ctx.study.seed,
+            grey=BENCHMARKS[collection.benchmark].grey,
+            progress=ctx.progress,
+            overwrite=True,
+        )
     return True
 
 
@@ -179,11 +203,19 @@ def train_config(study: Study, run: RmcRun):
     from ..data.loader import default_num_workers
 
     workers = study.num_workers if study.num_workers is not None else default_num_workers(PartialState().num_processes)
-    return TrainConfig(num_workers=workers, benchmarks=[str(train_data_dir(study, c)) for c, _ in study.collections()],
-                       output_dir=str(study.adapter_dir(run, "trained")), datasets=list(study.datasets),
-                       fraction=run.fraction / 100, rank=run.rank, base_model=study.spec(BASE_MODEL),
-                       epochs=study.epochs, batch_size=study.train_batch_size, seed=study.train_seed,
-                       mixed_precision=study.mixed_precision)
+    return TrainConfig(
+        num_workers=workers,
+        benchmarks=[str(train_data_dir(study, c)) for c, _ in study.collections()],
+        output_dir=str(study.adapter_dir(run, "trained")),
+        datasets=list(study.datasets),
+        fraction=run.fraction / 100,
+        rank=run.rank,
+        base_model=study.spec(BASE_MODEL),
+        epochs=study.epochs,
+        batch_size=study.train_batch_size,
+        seed=study.train_seed,
+        mixed_precision=study.mixed_precision,
+    )
 
 
 def base_identity(study: Study) -> dict:
@@ -240,9 +272,11 @@ def convert_originals(ctx: Context) -> bool:
     availability = {}
     for run in ctx.study.runs if ctx.study.originals else ():
         path, reason = fetch_original(run)
-        availability[run.original_name] = {"available": path is not None,
-                                           "source": f"{ORIGINAL_REPO}/{run.original_file}",
-                                           "detail": str(path) if path else reason}
+        availability[run.original_name] = {
+            "available": path is not None,
+            "source": f"{ORIGINAL_REPO}/{run.original_file}",
+            "detail": str(path) if path else reason,
+        }
         if path is None:
             continue
         name = f"convert/{run.original_name}"
@@ -277,9 +311,14 @@ def source_benchmarks(study: Study) -> dict:
     for collection, datasets in study.collections():
         definition = BENCHMARKS[collection.benchmark]
         wanted = sorted({c for d in datasets for c in corruptions_of(study, collection, d)})
-        jobs = definition.jobs(study.sources / collection.folder, datasets=datasets,
-                               corruptions=wanted if study.corruptions is not None else None,
-                               severities=tuple(study.severities), splits=("test",), download=False)
+        jobs = definition.jobs(
+            study.sources / collection.folder,
+            datasets=datasets,
+            corruptions=wanted if study.corruptions is not None else None,
+            severities=tuple(study.severities),
+            splits=("test",),
+            download=False,
+        )
         benchmarks[collection.name] = SourceBenchmark(jobs, name=definition.name, seed=study.seed, grey=definition.grey)
     return benchmarks
 
@@ -294,16 +333,26 @@ def evaluate_model(ctx: Context, model: StudyModel, benchmarks: dict, step: Call
     for protocol in ctx.study.protocols:
         for collection, benchmark in benchmarks.items():
             out = evaluation_dir(ctx.study, protocol, collection, model.name)
-            step(f"evaluate {protocol}/{collection}/{model.name}", collection,
-                 lambda out=out, bench=benchmark, protocol=protocol: _evaluate(ctx, loaded, bench, out, protocol))
+            step(
+                f"evaluate {protocol}/{collection}/{model.name}",
+                collection,
+                lambda out=out, bench=benchmark, protocol=protocol: _evaluate(ctx, loaded, bench, out, protocol),
+            )
 
 
 def _evaluate(ctx: Context, loaded, benchmark, out: Path, protocol: str) -> bool:
     from ..evaluation import evaluate
 
     before = _cell_mtimes(out)
-    evaluate([loaded], benchmark, out, batch_size=ctx.study.batch_size, mixed_precision=ctx.study.mixed_precision,
-             protocol=protocol, num_workers=ctx.study.num_workers)
+    evaluate(
+        [loaded],
+        benchmark,
+        out,
+        batch_size=ctx.study.batch_size,
+        mixed_precision=ctx.study.mixed_precision,
+        protocol=protocol,
+        num_workers=ctx.study.num_workers,
+    )
     return _cell_mtimes(out) != before
 
 
@@ -333,20 +382,41 @@ def run_study(study: Study, *, progress: bool = True) -> Path:
     bar.set_total(_total_units(study, counts))
     _step(ctx, bar, "fetch MedCLIP weights", 1, lambda: fetch_medclip(ctx), main_only=True)
     if study.train and study.runs:
-        _step(ctx, bar, "build clean training benchmarks", 0.1 * sum(counts.validation.values()),
-              lambda: build_train_data(ctx), main_only=True)
+        _step(
+            ctx,
+            bar,
+            "build clean training benchmarks",
+            0.1 * sum(counts.validation.values()),
+            lambda: build_train_data(ctx),
+            main_only=True,
+        )
         for run in study.runs:
-            _step(ctx, bar, f"train {run.trained_name}", _training_units(study, counts, run),
-                  lambda run=run: train_run(ctx, run))
+            _step(
+                ctx,
+                bar,
+                f"train {run.trained_name}",
+                _training_units(study, counts, run),
+                lambda run=run: train_run(ctx, run),
+            )
     _step(ctx, bar, "fetch and convert the authors' checkpoints", 1, lambda: convert_originals(ctx), main_only=True)
     bar.set_total(_total_units(study, counts))  # now that the available checkpoints are known
     benchmarks = source_benchmarks(study)
     for model in study.models(available_originals(study)):
-        evaluate_model(ctx, model, benchmarks,
-                       lambda label, collection, fn: _step(ctx, bar, label, counts.evaluations(study, collection), fn))
+        evaluate_model(
+            ctx,
+            model,
+            benchmarks,
+            lambda label, collection, fn: _step(ctx, bar, label, counts.evaluations(study, collection), fn),
+        )
     table = Path(study.out) / "paper_table.md"
-    _step(ctx, bar, "paper table, figures and study record", 1,
-          lambda: bool(write_outputs(study, counts, available_originals(study))), main_only=True)
+    _step(
+        ctx,
+        bar,
+        "paper table, figures and study record",
+        1,
+        lambda: bool(write_outputs(study, counts, available_originals(study))),
+        main_only=True,
+    )
     bar.close()
     return table
 

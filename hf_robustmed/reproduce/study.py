@@ -49,13 +49,22 @@ COLLECTIONS: tuple[Collection, ...] = (
 )
 
 # Imaging modality of each dataset (SPEC §1.1), for the report's per-modality means and radar axes.
-MODALITIES: Mapping[str, str] = MappingProxyType({
-    "pbc": "blood-cell microscopy", "aml": "blood-cell microscopy", "bloodmnist": "blood-cell microscopy",
-    "mammo_calc": "breast imaging", "mammo_mass": "breast imaging", "breastmnist": "breast imaging",
-    "pneumonia": "chest X-ray", "pneumoniamnist": "chest X-ray",
-    "fundus": "retinal fundus", "retinamnist": "retinal fundus",
-    "oct": "retinal OCT", "octmnist": "retinal OCT",
-})
+MODALITIES: Mapping[str, str] = MappingProxyType(
+    {
+        "pbc": "blood-cell microscopy",
+        "aml": "blood-cell microscopy",
+        "bloodmnist": "blood-cell microscopy",
+        "mammo_calc": "breast imaging",
+        "mammo_mass": "breast imaging",
+        "breastmnist": "breast imaging",
+        "pneumonia": "chest X-ray",
+        "pneumoniamnist": "chest X-ray",
+        "fundus": "retinal fundus",
+        "retinamnist": "retinal fundus",
+        "oct": "retinal OCT",
+        "octmnist": "retinal OCT",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -73,12 +82,17 @@ class Baseline:
     architecture: str
 
 
-BASELINES: Mapping[str, Baseline] = MappingProxyType({b.name: b for b in (
-    Baseline("clip-vit-b16", "CLIP", "vit-b16-openai"),
-    Baseline("medclip-vit", "MedCLIP", "swin-tiny"),
-    Baseline("biomedclip", "BiomedCLIP", "vit-b16-timm"),
-    Baseline("unimedclip", "UniMed-CLIP", "vit-b16-openai"),
-)})
+BASELINES: Mapping[str, Baseline] = MappingProxyType(
+    {
+        b.name: b
+        for b in (
+            Baseline("clip-vit-b16", "CLIP", "vit-b16-openai"),
+            Baseline("medclip-vit", "MedCLIP", "swin-tiny"),
+            Baseline("biomedclip", "BiomedCLIP", "vit-b16-timm"),
+            Baseline("unimedclip", "UniMed-CLIP", "vit-b16-openai"),
+        )
+    }
+)
 BASE_MODEL = "biomedclip"  # RobustMedCLIP's backbone
 
 
@@ -203,18 +217,30 @@ class Study:
         return self.overrides.get(name, name)
 
     def adapter_dir(self, run: RmcRun, kind: str) -> Path:
-        return Path(self.out) / ("adapters" if kind == "trained" else "original") / (
-            run.trained_name if kind == "trained" else run.original_name)
+        return (
+            Path(self.out)
+            / ("adapters" if kind == "trained" else "original")
+            / (run.trained_name if kind == "trained" else run.original_name)
+        )
 
     def models(self, available_originals: Sequence[RmcRun] = ()) -> list[StudyModel]:
         """Every model evaluated: the baselines, our adapters, the converted originals that could be had."""
-        models = [StudyModel(b, self.spec(b), BASELINES[b].paper_row, self.architecture(b), "baseline",
-                             b in self.overrides) for b in self.baselines]
+        models = [
+            StudyModel(b, self.spec(b), BASELINES[b].paper_row, self.architecture(b), "baseline", b in self.overrides)
+            for b in self.baselines
+        ]
         for kind, runs in (("trained", self.runs if self.train else ()), ("original", available_originals)):
             for run in runs:
                 name = run.trained_name if kind == "trained" else run.original_name
-                models.append(StudyModel(name, f"peft:{self.adapter_dir(run, kind).resolve()}", "RobustMedCLIP",
-                                         self.architecture(BASE_MODEL), kind))
+                models.append(
+                    StudyModel(
+                        name,
+                        f"peft:{self.adapter_dir(run, kind).resolve()}",
+                        "RobustMedCLIP",
+                        self.architecture(BASE_MODEL),
+                        kind,
+                    )
+                )
         return models
 
     def architecture(self, name: str) -> str:

@@ -32,13 +32,27 @@ def release_state_dict(model: MedCLIPModel) -> dict[str, torch.Tensor]:
 def _tiny_config(vision: str, vocab_size: int, image_size: int) -> dict[str, Any]:
     config: dict[str, Any] = {
         "vision": vision,
-        "bert_config": {"vocab_size": vocab_size, "hidden_size": 32, "num_hidden_layers": 3, "num_attention_heads": 2,
-                        "intermediate_size": 64, "max_position_embeddings": 128},
-        "proj_dim": 16, "image_size": image_size, "tokenizer": "tokenizer",
+        "bert_config": {
+            "vocab_size": vocab_size,
+            "hidden_size": 32,
+            "num_hidden_layers": 3,
+            "num_attention_heads": 2,
+            "intermediate_size": 64,
+            "max_position_embeddings": 128,
+        },
+        "proj_dim": 16,
+        "image_size": image_size,
+        "tokenizer": "tokenizer",
     }
     if vision == "vit":
-        config["swin_config"] = {"image_size": image_size, "patch_size": 4, "embed_dim": 8, "depths": [1, 1],
-                                 "num_heads": [1, 2], "window_size": 2}
+        config["swin_config"] = {
+            "image_size": image_size,
+            "patch_size": 4,
+            "embed_dim": 8,
+            "depths": [1, 1],
+            "num_heads": [1, 2],
+            "window_size": 2,
+        }
     else:
         config["resnet_layers"] = [1, 1, 1, 1]
     return config
@@ -49,16 +63,38 @@ def _save_tokenizer(folder: Path) -> int:
     from transformers import BertTokenizer
 
     letters = [chr(c) for c in range(ord("a"), ord("z") + 1)]
-    vocab = list(dict.fromkeys(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters),
-                                ",", ".", "of", "a", "the"]))
+    vocab = list(
+        dict.fromkeys(
+            [
+                "[PAD]",
+                "[UNK]",
+                "[CLS]",
+                "[SEP]",
+                "[MASK]",
+                *letters,
+                *(f"##{c}" for c in letters),
+                ",",
+                ".",
+                "of",
+                "a",
+                "the",
+            ]
+        )
+    )
     (folder / "tokenizer").mkdir(exist_ok=True)
     (folder / "tokenizer" / "vocab.txt").write_text("\n".join(vocab) + "\n")
     BertTokenizer(str(folder / "tokenizer" / "vocab.txt"), model_max_length=512).save_pretrained(folder / "tokenizer")
     return len(vocab)
 
 
-def save_tiny_medclip(folder: str | os.PathLike, vision: str = "vit", *, seed: int = 0, image_size: int = 32,
-                      logit_scale: float | None = None) -> Path:
+def save_tiny_medclip(
+    folder: str | os.PathLike,
+    vision: str = "vit",
+    *,
+    seed: int = 0,
+    image_size: int = 32,
+    logit_scale: float | None = None,
+) -> Path:
     """A tiny random MedCLIP in the release layout (``pytorch_model.bin`` + WordPiece tokenizer + config).
 
     Swin: 2 stages, 8 channels; ResNet: one Bottleneck per stage (ResNet-50 key names); BERT: 3 layers of 32.

@@ -13,8 +13,15 @@ from ..models.preprocess import OPENAI_MEAN, OPENAI_STD
 from ..models.provenance import STANDIN_KEY, standin_marker
 from ..models.unimedclip import TEXT_MODEL as BIOMEDBERT_REPO
 
-__all__ = ["BIOMEDBERT_REPO", "BIOMEDCLIP_REPO", "save_tiny_bert", "save_tiny_open_clip",
-           "save_tiny_transformers_clip", "seed_hub_cache", "seed_tiny_biomedclip"]
+__all__ = [
+    "BIOMEDBERT_REPO",
+    "BIOMEDCLIP_REPO",
+    "save_tiny_bert",
+    "save_tiny_open_clip",
+    "save_tiny_transformers_clip",
+    "seed_hub_cache",
+    "seed_tiny_biomedclip",
+]
 
 
 def _openai_preprocess_cfg() -> dict[str, list[float]]:
@@ -72,17 +79,35 @@ def save_tiny_transformers_clip(folder: str | Path, *, seed: int = 0, image_size
     vocab = _letters_vocab()
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n")
-    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), unk_token="<unk>",
-                              model_max_length=77)
-    images = CLIPImageProcessor(size={"shortest_edge": image_size},
-                                crop_size={"height": image_size, "width": image_size},
-                                image_mean=list(OPENAI_MEAN), image_std=list(OPENAI_STD))
+    tokenizer = CLIPTokenizer(
+        str(folder / "vocab.json"), str(folder / "merges.txt"), unk_token="<unk>", model_max_length=77
+    )
+    images = CLIPImageProcessor(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+        image_mean=list(OPENAI_MEAN),
+        image_std=list(OPENAI_STD),
+    )
     CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(folder)
     config = CLIPConfig(
-        text_config={"vocab_size": len(vocab), "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
-                     "num_attention_heads": 2, "max_position_embeddings": 77, "bos_token_id": 0, "eos_token_id": 1},
-        vision_config={"image_size": image_size, "patch_size": 8, "hidden_size": 32, "intermediate_size": 64,
-                       "num_hidden_layers": 1, "num_attention_heads": 2},
+        text_config={
+            "vocab_size": len(vocab),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+            "max_position_embeddings": 77,
+            "bos_token_id": 0,
+            "eos_token_id": 1,
+        },
+        vision_config={
+            "image_size": image_size,
+            "patch_size": 8,
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 1,
+            "num_attention_heads": 2,
+        },
         projection_dim=16,
     )
     setattr(config, STANDIN_KEY, standin_marker())  # saved in config.json
@@ -118,9 +143,15 @@ def save_tiny_bert(folder: str | Path, *, words: tuple[str, ...] = ()) -> Path:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *letters, *(f"##{c}" for c in letters), ",", ".", *words]
     (folder / "vocab.txt").write_text("\n".join(dict.fromkeys(vocab)) + "\n")
     BertTokenizer(str(folder / "vocab.txt"), model_max_length=256).save_pretrained(folder)
-    config = BertConfig(vocab_size=len(dict.fromkeys(vocab)), hidden_size=32, num_hidden_layers=1,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=256,
-                        initializer_range=0.5)  # BERT's 0.02 makes every prompt's feature alike
+    config = BertConfig(
+        vocab_size=len(dict.fromkeys(vocab)),
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=256,
+        initializer_range=0.5,
+    )  # BERT's 0.02 makes every prompt's feature alike
     setattr(config, STANDIN_KEY, standin_marker())
     config.save_pretrained(folder)
     return folder
@@ -129,10 +160,20 @@ def save_tiny_bert(folder: str | Path, *, words: tuple[str, ...] = ()) -> Path:
 def _biomedclip_cfg(image_size: int) -> dict:
     return {
         "embed_dim": 16,
-        "vision_cfg": {"timm_model_name": "test_vit", "timm_model_pretrained": False, "timm_pool": "",
-                       "timm_proj": "linear", "image_size": image_size},
-        "text_cfg": {"hf_model_name": BIOMEDBERT_REPO, "hf_tokenizer_name": BIOMEDBERT_REPO, "hf_proj_type": "mlp",
-                     "hf_pooler_type": "cls_last_hidden_state_pooler", "context_length": 256},
+        "vision_cfg": {
+            "timm_model_name": "test_vit",
+            "timm_model_pretrained": False,
+            "timm_pool": "",
+            "timm_proj": "linear",
+            "image_size": image_size,
+        },
+        "text_cfg": {
+            "hf_model_name": BIOMEDBERT_REPO,
+            "hf_tokenizer_name": BIOMEDBERT_REPO,
+            "hf_proj_type": "mlp",
+            "hf_pooler_type": "cls_last_hidden_state_pooler",
+            "context_length": 256,
+        },
     }
 
 

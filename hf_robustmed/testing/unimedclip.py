@@ -65,16 +65,22 @@ def save_fork_checkpoint(model: torch.nn.Module, path: str | os.PathLike, *, epo
     for group in optimizer.param_groups:
         group["lr"] = np.float64(0.5 * (1 + np.cos(np.pi * 0.25)) * 1e-5)
     state = {f"module.{key}": value for key, value in fork_state_dict(model).items()}
-    checkpoint = {"epoch": epoch, "name": "unimed-clip-stand-in", "state_dict": state,
-                  "optimizer": optimizer.state_dict(), STANDIN_KEY: standin_marker()}
+    checkpoint = {
+        "epoch": epoch,
+        "name": "unimed-clip-stand-in",
+        "state_dict": state,
+        "optimizer": optimizer.state_dict(),
+        STANDIN_KEY: standin_marker(),
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, path, pickle_module=NumPy1PickleModule)
     return path
 
 
-def save_tiny_unimedclip(path: str | os.PathLike, text_folder: str | os.PathLike, *, seed: int = 0,
-                         image_size: int = 224, layers: int = 2) -> Path:
+def save_tiny_unimedclip(
+    path: str | os.PathLike, text_folder: str | os.PathLike, *, seed: int = 0, image_size: int = 224, layers: int = 2
+) -> Path:
     """A tiny random UniMed-CLIP in the fork's checkpoint layout.
 
     ViT: width 64 (one head), patch 32 (7×7 patches at 224 px), ``layers`` blocks, embedding 16; text tower: the
@@ -89,8 +95,9 @@ def save_tiny_unimedclip(path: str | os.PathLike, text_folder: str | os.PathLike
     return save_fork_checkpoint(model, path)
 
 
-def seed_tiny_unimedclip(cache_dir: str | os.PathLike, work_dir: str | os.PathLike, *, seed: int = 0,
-                         image_size: int = 224) -> str:
+def seed_tiny_unimedclip(
+    cache_dir: str | os.PathLike, work_dir: str | os.PathLike, *, seed: int = 0, image_size: int = 224
+) -> str:
     """Seeds a Hugging Face cache so that ``create_model("unimedclip")`` loads a tiny stand-in offline.
 
     Two repos, as the real model: the BiomedBERT repo (config and tokenizer, read by ``HFTextEncoder`` and
@@ -102,8 +109,9 @@ def seed_tiny_unimedclip(cache_dir: str | os.PathLike, work_dir: str | os.PathLi
     work_dir = Path(work_dir)
     text_folder = save_tiny_bert(work_dir / "biomedbert")
     seed_hub_cache(TEXT_MODEL, text_folder, cache_dir)
-    checkpoint = save_tiny_unimedclip(work_dir / "unimedclip" / Path(HUB_FILE).name, text_folder, seed=seed,
-                                      image_size=image_size)
+    checkpoint = save_tiny_unimedclip(
+        work_dir / "unimedclip" / Path(HUB_FILE).name, text_folder, seed=seed, image_size=image_size
+    )
     (work_dir / "unimedclip-repo").mkdir(parents=True, exist_ok=True)
     (work_dir / "unimedclip-repo" / "README.md").write_text("tiny UniMed-CLIP stand-in\n")
     snapshot = seed_hub_cache(HUB_REPO, work_dir / "unimedclip-repo", cache_dir)

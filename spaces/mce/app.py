@@ -42,8 +42,11 @@ readme = (HERE / "README.md").read_text(encoding="utf-8")
 gr.Interface(
     fn=compute,
     inputs=[
-        gr.Dataframe(headers=feature_names, datatype=["number" if n in numeric else "str" for n in feature_names],
-                     label="one row per example"),
+        gr.Dataframe(
+            headers=feature_names,
+            datatype=["number" if n in numeric else "str" for n in feature_names],
+            label="one row per example",
+        ),
         gr.Textbox(value="clip-vit-b16", label="reference model"),
     ],
     outputs=gr.JSON(label=module.name),

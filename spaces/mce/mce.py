@@ -82,20 +82,46 @@ class Mce(evaluate.Metric):
 
     def add_batch(self, *, predictions=None, references=None, **kwargs):
         """Validates the inputs (before evaluate casts them to the features' types), then stores them."""
-        validate_examples({"predictions": predictions, "references": references,
-                           **{k: v for k, v in kwargs.items() if k in self._feature_names()}})
+        validate_examples(
+            {
+                "predictions": predictions,
+                "references": references,
+                **{k: v for k, v in kwargs.items() if k in self._feature_names()},
+            }
+        )
         return super().add_batch(predictions=predictions, references=references, **kwargs)
 
     def add(self, *, prediction=None, reference=None, **kwargs):
         """Validates one example, then stores it."""
-        validate_examples({name: None if value is None else [value] for name, value in
-                           {"predictions": prediction, "references": reference, **kwargs}.items()
-                           if name in self._feature_names()})
+        validate_examples(
+            {
+                name: None if value is None else [value]
+                for name, value in {"predictions": prediction, "references": reference, **kwargs}.items()
+                if name in self._feature_names()
+            }
+        )
         return super().add(prediction=prediction, reference=reference, **kwargs)
 
-    def _compute(self, predictions, references, dataset, corruption, severity, model,
-                 reference_model: str = "clip-vit-b16", collections: dict[str, list[str]] | None = None) -> dict:
-        examples = pd.DataFrame({"model": model, "dataset": dataset, "corruption": corruption, "severity": severity,
-                                 "reference": references, "prediction": predictions})
+    def _compute(
+        self,
+        predictions,
+        references,
+        dataset,
+        corruption,
+        severity,
+        model,
+        reference_model: str = "clip-vit-b16",
+        collections: dict[str, list[str]] | None = None,
+    ) -> dict:
+        examples = pd.DataFrame(
+            {
+                "model": model,
+                "dataset": dataset,
+                "corruption": corruption,
+                "severity": severity,
+                "reference": references,
+                "prediction": predictions,
+            }
+        )
         table = mce_table(results_from_predictions(examples), reference=reference_model, collections=collections)
         return {"reference_model": reference_model, "table": table.to_dict(orient="index")}

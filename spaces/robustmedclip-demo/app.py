@@ -74,12 +74,33 @@ logger = logging.getLogger("robustmedclip_demo")
 
 # MedIMeta v1.0 info.yaml label orders of the tasks the paper evaluates (see hf_robustmed.data.medimeta).
 MEDIMETA_CLASS_NAMES: dict[str, tuple[str, ...]] = {
-    "aml": ("BAS Basophil", "EBO Erythroblast", "EOS Eosinophil", "KSC Smudge cell", "LYA Lymphocyte (atypical)",
-            "LYT Lymphocyte (typical)", "MMZ Metamyelocyte", "MOB Monoblast", "MON Monocyte", "MYB Myelocyte",
-            "MYO Myeloblast", "NGB Neutrophil (band)", "NGS Neutrophil (segmented)", "PMB Promyelocyte (bilobled)",
-            "PMO Promyelocyte"),
-    "pbc": ("neutrophil", "eosinophil", "basophil", "lymphocyte", "monocyte", "immature granulocyte", "erythroblast",
-            "platelet"),
+    "aml": (
+        "BAS Basophil",
+        "EBO Erythroblast",
+        "EOS Eosinophil",
+        "KSC Smudge cell",
+        "LYA Lymphocyte (atypical)",
+        "LYT Lymphocyte (typical)",
+        "MMZ Metamyelocyte",
+        "MOB Monoblast",
+        "MON Monocyte",
+        "MYB Myelocyte",
+        "MYO Myeloblast",
+        "NGB Neutrophil (band)",
+        "NGS Neutrophil (segmented)",
+        "PMB Promyelocyte (bilobled)",
+        "PMO Promyelocyte",
+    ),
+    "pbc": (
+        "neutrophil",
+        "eosinophil",
+        "basophil",
+        "lymphocyte",
+        "monocyte",
+        "immature granulocyte",
+        "erythroblast",
+        "platelet",
+    ),
     "fundus": ("normal", "abnormal"),
     "mammo_calc": ("benign", "malignant"),
     "mammo_mass": ("benign", "malignant"),
@@ -87,8 +108,13 @@ MEDIMETA_CLASS_NAMES: dict[str, tuple[str, ...]] = {
     "pneumonia": ("NORMAL", "BACTERIA", "VIRUS"),
 }
 MEDIMETA_MODALITIES = {
-    "aml": "blood-cell microscopy", "pbc": "blood-cell microscopy", "fundus": "retinal fundus",
-    "mammo_calc": "mammography", "mammo_mass": "mammography", "oct": "retinal OCT", "pneumonia": "chest X-ray",
+    "aml": "blood-cell microscopy",
+    "pbc": "blood-cell microscopy",
+    "fundus": "retinal fundus",
+    "mammo_calc": "mammography",
+    "mammo_mass": "mammography",
+    "oct": "retinal OCT",
+    "pneumonia": "chest X-ray",
 }
 
 
@@ -110,8 +136,10 @@ class DatasetChoice:
 
 def dataset_catalogue() -> dict[str, DatasetChoice]:
     """The MediMeta-C datasets (suite ``medimeta-c``) and the single-label MedMNIST-C ones (``medmnist-c/<flag>``)."""
-    choices = {key: DatasetChoice(key, "MediMeta-C", MEDIMETA_MODALITIES[key], MEDIMETA_CLASS_NAMES[key], "medimeta-c")
-               for key in MEDIMETA_DATASETS}
+    choices = {
+        key: DatasetChoice(key, "MediMeta-C", MEDIMETA_MODALITIES[key], MEDIMETA_CLASS_NAMES[key], "medimeta-c")
+        for key in MEDIMETA_DATASETS
+    }
     suites = set(list_suites())
     for flag, info in MEDMNIST_INFO.items():
         if not info.multilabel and f"medmnist-c/{flag}" in suites:  # ChestMNIST is multi-label: not zero-shot
@@ -183,8 +211,10 @@ def _reason(error: ImageReadError) -> str:
     """The reader's reason, with Pillow's own pixel limit (for images far over ours) restated as ours."""
     bomb = _PILLOW_BOMB.search(str(error))
     if bomb:
-        return (f"the image has {pixels_text(int(bomb[1]))}; the limit is {pixels_text(MAX_UPLOAD_PIXELS)}: "
-                "downscale it first")
+        return (
+            f"the image has {pixels_text(int(bomb[1]))}; the limit is {pixels_text(MAX_UPLOAD_PIXELS)}: "
+            "downscale it first"
+        )
     return str(error)
 
 
@@ -215,8 +245,17 @@ def read_upload(path: str | os.PathLike) -> MedicalImage:
 
 
 # DICOM Modality (0008,0060) → the dataset of that modality whose classes are offered first.
-MODALITY_DATASETS = {"CT": "organamnist", "CR": "pneumonia", "DX": "pneumonia", "MG": "mammo_mass",
-                     "US": "breastmnist", "OP": "fundus", "OPT": "oct", "SM": "pathmnist", "XC": "dermamnist"}
+MODALITY_DATASETS = {
+    "CT": "organamnist",
+    "CR": "pneumonia",
+    "DX": "pneumonia",
+    "MG": "mammo_mass",
+    "US": "breastmnist",
+    "OP": "fundus",
+    "OPT": "oct",
+    "SM": "pathmnist",
+    "XC": "dermamnist",
+}
 
 
 def dicom_modality(path: str | os.PathLike) -> str | None:
@@ -269,8 +308,9 @@ def corrupt_all(image: np.ndarray, dataset_key: str, corruption: str) -> dict[in
     """The image at severity 0 (itself) and at severities 1–5 of ``corruption`` in the dataset's suite."""
     suite = _dataset(dataset_key).suite
     if corruption not in list_corruptions(suite):
-        raise gr.Error(f"{corruption!r} is not a corruption of {suite}; choose one of: "
-                       f"{', '.join(list_corruptions(suite))}")
+        raise gr.Error(
+            f"{corruption!r} is not a corruption of {suite}; choose one of: {', '.join(list_corruptions(suite))}"
+        )
     return {0: image, **{s: corrupt(image, corruption, s, suite=suite, seed=SEED, key=0) for s in SEVERITIES}}
 
 
@@ -285,8 +325,10 @@ _classifiers: dict[tuple[str, str, str], Any] = {}
 
 def model_specs() -> dict[str, str]:
     """The base and adapted model specs, from ``HF_ROBUSTMED_BASE_MODEL`` and ``HF_ROBUSTMED_ADAPTED_MODEL``."""
-    return {"base": os.environ.get("HF_ROBUSTMED_BASE_MODEL") or DEFAULT_BASE_MODEL,
-            "adapted": os.environ.get("HF_ROBUSTMED_ADAPTED_MODEL") or DEFAULT_ADAPTED_MODEL}
+    return {
+        "base": os.environ.get("HF_ROBUSTMED_BASE_MODEL") or DEFAULT_BASE_MODEL,
+        "adapted": os.environ.get("HF_ROBUSTMED_ADAPTED_MODEL") or DEFAULT_ADAPTED_MODEL,
+    }
 
 
 def device() -> str:
@@ -412,8 +454,9 @@ def analyse(image: np.ndarray, dataset_key: str, corruption: str) -> Analysis:
         except Exception as error:  # a model that cannot be loaded (missing weights, no network): say so, go on
             failures[role] = f"{type(error).__name__}: {error}"
     if not probabilities:
-        raise gr.Error("No model could be loaded. " + " ".join(f"{role} ({specs[role]}): {why}"
-                                                                for role, why in failures.items()))
+        raise gr.Error(
+            "No model could be loaded. " + " ".join(f"{role} ({specs[role]}): {why}" for role, why in failures.items())
+        )
     result = Analysis(images, probabilities, specs, failures, _dataset(dataset_key).class_names, provenance)
     if not failures:  # a failed model is retried next time
         _analyses[key] = result
@@ -424,7 +467,7 @@ def analyse(image: np.ndarray, dataset_key: str, corruption: str) -> Analysis:
 
 def probability_dict(class_names: Sequence[str], probs: np.ndarray) -> dict[str, float]:
     """``{class name: probability}`` for ``gr.Label``."""
-    return {name: float(p) for name, p in zip(class_names, probs)}
+    return {name: float(p) for name, p in zip(class_names, probs, strict=True)}
 
 
 SWEEP_COLUMNS = ["severity", "probability", "model", "class"]
@@ -447,9 +490,15 @@ def sweep_frame(analysis: Analysis) -> pd.DataFrame:
         predicted = int(np.argmax(probs[0]))
         standin = analysis.provenance.get(role, {}).get("weights") == "stand-in"
         model = f"{role} (stand-in)" if standin else role
-        rows += [{"severity": severity_label(s), "probability": float(probs[s, predicted]),
-                  "model": model, "class": analysis.class_names[predicted]}
-                 for s in (0, *SEVERITIES)]
+        rows += [
+            {
+                "severity": severity_label(s),
+                "probability": float(probs[s, predicted]),
+                "model": model,
+                "class": analysis.class_names[predicted],
+            }
+            for s in (0, *SEVERITIES)
+        ]
     return pd.DataFrame(rows, columns=SWEEP_COLUMNS)
 
 
@@ -459,18 +508,30 @@ def _model_line(analysis: Analysis, role: str, severity: int) -> str:
         return f"- **{role}** `{spec}`: could not be loaded — {analysis.failures[role]}"
     probs = analysis.probabilities[role]
     clean, corrupted = int(np.argmax(probs[0])), int(np.argmax(probs[severity]))
-    standin = (" (**stand-in weights**: a tiny random model, not the real one; its predictions mean nothing)"
-               if analysis.provenance.get(role, {}).get("weights") == "stand-in" else "")
-    line = (f"- **{role}** `{spec}`{standin}: clean → **{analysis.class_names[clean]}** ({probs[0, clean]:.0%})")
+    standin = (
+        " (**stand-in weights**: a tiny random model, not the real one; its predictions mean nothing)"
+        if analysis.provenance.get(role, {}).get("weights") == "stand-in"
+        else ""
+    )
+    line = f"- **{role}** `{spec}`{standin}: clean → **{analysis.class_names[clean]}** ({probs[0, clean]:.0%})"
     if severity:
         change = "same prediction" if clean == corrupted else "**prediction changed**"
-        line += (f", corrupted → **{analysis.class_names[corrupted]}** ({probs[severity, corrupted]:.0%}); "
-                 f"{change}; P(clean prediction) {probs[0, clean]:.0%} → {probs[severity, clean]:.0%}")
+        line += (
+            f", corrupted → **{analysis.class_names[corrupted]}** ({probs[severity, corrupted]:.0%}); "
+            f"{change}; P(clean prediction) {probs[0, clean]:.0%} → {probs[severity, clean]:.0%}"
+        )
     return line
 
 
-def status_markdown(source: str, image: MedicalImage, dataset_key: str, corruption: str, severity: int,
-                    analysis: Analysis, dataset_note: str = "") -> str:
+def status_markdown(
+    source: str,
+    image: MedicalImage,
+    dataset_key: str,
+    corruption: str,
+    severity: int,
+    analysis: Analysis,
+    dataset_note: str = "",
+) -> str:
     """What was done, in words: the image, its conversion, the corruption and parameter, both models' predictions."""
     choice = _dataset(dataset_key)
     height, width = image.pixels.shape[:2]
@@ -496,8 +557,7 @@ def _empty_outputs(message: str) -> tuple:
     return (None, None, None, None, None, None, pd.DataFrame(columns=SWEEP_COLUMNS), message)
 
 
-def run_analysis(upload: str | None, sample: str | None, dataset_key: str, corruption: str,
-                 severity: float) -> tuple:
+def run_analysis(upload: str | None, sample: str | None, dataset_key: str, corruption: str, severity: float) -> tuple:
     """The handler of the first tab (API name ``/analyse``).
 
     Args:
@@ -535,10 +595,21 @@ def run_analysis(upload: str | None, sample: str | None, dataset_key: str, corru
     labels = []
     for role in ROLES:
         probs = analysis.probabilities.get(role)
-        labels += [None, None] if probs is None else [probability_dict(analysis.class_names, probs[0]),
-                                                      probability_dict(analysis.class_names, probs[severity])]
-    return (analysis.images[0], analysis.images[severity], *labels, sweep_frame(analysis),
-            status_markdown(source, image, dataset_key, corruption, severity, analysis, note))
+        labels += (
+            [None, None]
+            if probs is None
+            else [
+                probability_dict(analysis.class_names, probs[0]),
+                probability_dict(analysis.class_names, probs[severity]),
+            ]
+        )
+    return (
+        analysis.images[0],
+        analysis.images[severity],
+        *labels,
+        sweep_frame(analysis),
+        status_markdown(source, image, dataset_key, corruption, severity, analysis, note),
+    )
 
 
 def analyse_page(upload: str | None, sample: str | None, dataset_key: str, corruption: str, severity: float) -> tuple:
@@ -598,8 +669,9 @@ def _undefined_logged_once() -> Iterator[None]:
     for warning in caught:
         if not issubclass(warning.category, UndefinedMetricWarning):
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
-    for message in condense_undefined([str(w.message) for w in caught
-                                       if issubclass(w.category, UndefinedMetricWarning)]):
+    for message in condense_undefined(
+        [str(w.message) for w in caught if issubclass(w.category, UndefinedMetricWarning)]
+    ):
         if message not in _logged_causes:
             _logged_causes.add(message)
             logger.info("leaderboard: %s", message)
@@ -628,9 +700,14 @@ def leaderboard_view(results_file: str | None, reference: str | None) -> tuple:
     path = Path(results_file) if results_file else results_path()
     empty = pd.DataFrame(columns=BOARD_COLUMNS)
     if not path.is_file():
-        return (empty, None, None, gr.Dropdown(choices=[], value=None),
-                f"No results file at `{path}`. Run `hf-robustmed evaluate ... -o <folder>` and set "
-                "`HF_ROBUSTMED_RESULTS` to its `results.parquet`, or upload a results file here.")
+        return (
+            empty,
+            None,
+            None,
+            gr.Dropdown(choices=[], value=None),
+            f"No results file at `{path}`. Run `hf-robustmed evaluate ... -o <folder>` and set "
+            "`HF_ROBUSTMED_RESULTS` to its `results.parquet`, or upload a results file here.",
+        )
     try:
         with _undefined_logged_once():
             results = load_results(path)
@@ -645,17 +722,27 @@ def leaderboard_view(results_file: str | None, reference: str | None) -> tuple:
             radar = dataset_error_figure(results, reference)
     except (ValueError, KeyError) as error:
         return empty, None, None, gr.Dropdown(choices=[], value=None), f"Cannot read `{path.name}`: {error}"
-    status = (f"`{path.name}`: {len(board)} models, {len(datasets)} datasets; reference `{reference}` = 100 "
-              f"(lower is better). {_board_caveats(board)}Sort or filter a column from its header menu (⋮).")
+    status = (
+        f"`{path.name}`: {len(board)} models, {len(datasets)} datasets; reference `{reference}` = 100 "
+        f"(lower is better). {_board_caveats(board)}Sort or filter a column from its header menu (⋮)."
+    )
     return (board_display(board), chart, radar, gr.Dropdown(choices=models, value=reference), status)
 
 
 # The leaderboard as shown: mCE stays the second column (sortable numbers); the pairs each mean rests on as text.
 # Keys: the leaderboard's columns; values: the headers the table shows.
-BOARD_HEADERS = {"model": "model", "mce": "mCE", "clean_err": "clean error", "rel_mce": "relative mCE",
-                 "mean_err": "mean error (%)", "clean_acc": "clean accuracy (%)",
-                 "corrupted_acc": "corrupted accuracy (%)", "mce_pairs": "mCE rests on",
-                 "rel_mce_pairs": "relative mCE rests on", "weights": "weights"}
+BOARD_HEADERS = {
+    "model": "model",
+    "mce": "mCE",
+    "clean_err": "clean error",
+    "rel_mce": "relative mCE",
+    "mean_err": "mean error (%)",
+    "clean_acc": "clean accuracy (%)",
+    "corrupted_acc": "corrupted accuracy (%)",
+    "mce_pairs": "mCE rests on",
+    "rel_mce_pairs": "relative mCE rests on",
+    "weights": "weights",
+}
 BOARD_COLUMNS = list(BOARD_HEADERS.values())
 
 
@@ -664,9 +751,9 @@ def board_display(board: pd.DataFrame) -> pd.DataFrame:
     from hf_robustmed.report import model_label, pairs_text
 
     shown = board.round(2)
-    shown["model"] = [model_label(m, w) for m, w in zip(board["model"], board["weights"])]
-    shown["mce_pairs"] = [pairs_text(d, p) for d, p in zip(board["ce_pairs"], board["pairs"])]
-    shown["rel_mce_pairs"] = [pairs_text(d, p) for d, p in zip(board["rel_ce_pairs"], board["pairs"])]
+    shown["model"] = [model_label(m, w) for m, w in zip(board["model"], board["weights"], strict=True)]
+    shown["mce_pairs"] = [pairs_text(d, p) for d, p in zip(board["ce_pairs"], board["pairs"], strict=True)]
+    shown["rel_mce_pairs"] = [pairs_text(d, p) for d, p in zip(board["rel_ce_pairs"], board["pairs"], strict=True)]
     return shown[list(BOARD_HEADERS)].rename(columns=BOARD_HEADERS)
 
 
@@ -677,14 +764,18 @@ def _board_caveats(board: pd.DataFrame) -> str:
         thin = board[board[score].isna()]
         if len(thin):
             row = thin.iloc[0]
-            notes.append(f"**{what} not shown**: it would rest on {int(row[count])} of {int(row['pairs'])} "
-                         "corruption pairs (under half; the reference's ratio is undefined on the others).")
+            notes.append(
+                f"**{what} not shown**: it would rest on {int(row[count])} of {int(row['pairs'])} "
+                "corruption pairs (under half; the reference's ratio is undefined on the others)."
+            )
     standins = list(board.loc[board["weights"] == "stand-in", "model"])
     if standins:
         notes.append(f"**Stand-in weights**: {', '.join(standins)} — tiny random models, their numbers mean nothing.")
     if (board["weights"] == "unknown").any():
-        notes.append("Weights (real or stand-in) are not recorded in this file for: "
-                     f"{', '.join(board.loc[board['weights'] == 'unknown', 'model'])}.")
+        notes.append(
+            "Weights (real or stand-in) are not recorded in this file for: "
+            f"{', '.join(board.loc[board['weights'] == 'unknown', 'model'])}."
+        )
     return " ".join(notes) + (" " if notes else "")
 
 
@@ -707,48 +798,83 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Try an image"):
             with gr.Row():
                 with gr.Column(scale=1):
-                    upload = gr.File(label=f"Upload an image (PNG, JPEG, TIFF, DICOM; {upload_limits_text()})",
-                                     type="filepath", elem_id="upload")
-                    sample = gr.Dropdown([(s.title, key) for key, s in SAMPLES.items()], value=DEFAULT_SAMPLE,
-                                         label="…or a sample", elem_id="sample")
-                    dataset = gr.Dropdown([(c.label, key) for key, c in DATASETS.items()], value=first.key,
-                                          label="Dataset (class names and corruption suite)", elem_id="dataset")
+                    upload = gr.File(
+                        label=f"Upload an image (PNG, JPEG, TIFF, DICOM; {upload_limits_text()})",
+                        type="filepath",
+                        elem_id="upload",
+                    )
+                    sample = gr.Dropdown(
+                        [(s.title, key) for key, s in SAMPLES.items()],
+                        value=DEFAULT_SAMPLE,
+                        label="…or a sample",
+                        elem_id="sample",
+                    )
+                    dataset = gr.Dropdown(
+                        [(c.label, key) for key, c in DATASETS.items()],
+                        value=first.key,
+                        label="Dataset (class names and corruption suite)",
+                        elem_id="dataset",
+                    )
                     # allow_custom_value: the handlers check the corruption against the dataset's suite themselves;
                     # Gradio's own check races with the choices a previous event has just changed (issue #12).
-                    corruption = gr.Dropdown(list_corruptions(first.suite), value=list_corruptions(first.suite)[0],
-                                             label="Corruption", elem_id="corruption", allow_custom_value=True)
+                    corruption = gr.Dropdown(
+                        list_corruptions(first.suite),
+                        value=list_corruptions(first.suite)[0],
+                        label="Corruption",
+                        elem_id="corruption",
+                        allow_custom_value=True,
+                    )
                     severity = gr.Slider(0, 5, value=3, step=1, label="Severity (0 = clean)", elem_id="severity")
                     message = gr.Markdown(elem_id="message")
                 with gr.Column(scale=2):
                     with gr.Row():
                         clean_image = gr.Image(label="clean", format="png", interactive=False, elem_id="clean")
-                        corrupted_image = gr.Image(label="corrupted", format="png", interactive=False,
-                                                   elem_id="corrupted")
+                        corrupted_image = gr.Image(
+                            label="corrupted", format="png", interactive=False, elem_id="corrupted"
+                        )
                     with gr.Row():
-                        base_clean = gr.Label(num_top_classes=TOP_CLASSES, label="base model · clean",
-                                              elem_id="base-clean")
-                        base_corrupted = gr.Label(num_top_classes=TOP_CLASSES, label="base model · corrupted",
-                                                  elem_id="base-corrupted")
+                        base_clean = gr.Label(
+                            num_top_classes=TOP_CLASSES, label="base model · clean", elem_id="base-clean"
+                        )
+                        base_corrupted = gr.Label(
+                            num_top_classes=TOP_CLASSES, label="base model · corrupted", elem_id="base-corrupted"
+                        )
                     with gr.Row():
-                        adapted_clean = gr.Label(num_top_classes=TOP_CLASSES, label="adapted model · clean",
-                                                 elem_id="adapted-clean")
-                        adapted_corrupted = gr.Label(num_top_classes=TOP_CLASSES, label="adapted model · corrupted",
-                                                     elem_id="adapted-corrupted")
-            sweep = gr.LinePlot(x="severity", y="probability", color="model", y_lim=[0, 1], sort="x",
-                                tooltip=SWEEP_COLUMNS, x_title="severity",
-                                y_title="probability of the clean prediction",
-                                title="Probability of each model's clean prediction against severity",
-                                elem_id="sweep")
+                        adapted_clean = gr.Label(
+                            num_top_classes=TOP_CLASSES, label="adapted model · clean", elem_id="adapted-clean"
+                        )
+                        adapted_corrupted = gr.Label(
+                            num_top_classes=TOP_CLASSES, label="adapted model · corrupted", elem_id="adapted-corrupted"
+                        )
+            sweep = gr.LinePlot(
+                x="severity",
+                y="probability",
+                color="model",
+                y_lim=[0, 1],
+                sort="x",
+                tooltip=SWEEP_COLUMNS,
+                x_title="severity",
+                y_title="probability of the clean prediction",
+                title="Probability of each model's clean prediction against severity",
+                elem_id="sweep",
+            )
             status = gr.Markdown(elem_id="status")
             with gr.Accordion("Sample images: sources and licences", open=False):
                 gr.Markdown(samples_markdown())
 
         with gr.Tab("Leaderboard") as leaderboard_tab:
-            gr.Markdown("mCE of zero-shot models on the corruption benchmarks, from an `hf-robustmed evaluate` "
-                        "results file; errors are normalised by the reference model (= 100; lower is better).")
+            gr.Markdown(
+                "mCE of zero-shot models on the corruption benchmarks, from an `hf-robustmed evaluate` "
+                "results file; errors are normalised by the reference model (= 100; lower is better)."
+            )
             with gr.Row():
-                results_file = gr.File(label="Another results file (.parquet or .csv)", file_types=[".parquet", ".csv"],
-                                       type="filepath", height=120, elem_id="results-file")
+                results_file = gr.File(
+                    label="Another results file (.parquet or .csv)",
+                    file_types=[".parquet", ".csv"],
+                    type="filepath",
+                    height=120,
+                    elem_id="results-file",
+                )
                 reference = gr.Dropdown([], value=None, label="Reference model", elem_id="reference")
             board_status = gr.Markdown(elem_id="board-status")
             board = gr.Dataframe(interactive=False, label="Leaderboard (sorted by mCE)", elem_id="board")
@@ -757,8 +883,16 @@ def build_demo() -> gr.Blocks:
                 radar = gr.Plot(label="Corruption error per dataset", show_label=False, elem_id="ce-radar")
 
         inputs = [upload, sample, dataset, corruption, severity]
-        outputs = [clean_image, corrupted_image, base_clean, base_corrupted, adapted_clean, adapted_corrupted, sweep,
-                   status]
+        outputs = [
+            clean_image,
+            corrupted_image,
+            base_clean,
+            base_corrupted,
+            adapted_clean,
+            adapted_corrupted,
+            sweep,
+            status,
+        ]
         page = [*outputs, message]
         private = {"api_visibility": "private"}
         # The API endpoint raises its errors (a client gets the reason); the page's events clear stale outputs and
@@ -766,17 +900,25 @@ def build_demo() -> gr.Blocks:
         gr.Button(visible=False).click(run_analysis, inputs, outputs, api_name="analyse")
         gr.on([corruption.input, severity.change], analyse_page, inputs, page, trigger_mode="always_last", **private)
         upload.upload(on_upload, [upload, dataset, corruption], [sample, dataset, corruption], **private).then(
-            analyse_page, inputs, page, **private)
+            analyse_page, inputs, page, **private
+        )
         upload.clear(analyse_page, inputs, page, **private)
         sample.input(pick_sample, [sample, dataset, corruption], [upload, dataset, corruption], **private).then(
-            analyse_page, inputs, page, **private)
+            analyse_page, inputs, page, **private
+        )
         dataset.input(update_corruptions, [dataset, corruption], corruption, **private).then(
-            analyse_page, inputs, page, **private)
+            analyse_page, inputs, page, **private
+        )
         demo.load(analyse_page, inputs, page, **private)
 
         board_outputs = [board, chart, radar, reference, board_status]
-        gr.on([results_file.change, reference.input], leaderboard_view, [results_file, reference], board_outputs,
-              api_name="leaderboard")
+        gr.on(
+            [results_file.change, reference.input],
+            leaderboard_view,
+            [results_file, reference],
+            board_outputs,
+            api_name="leaderboard",
+        )
         # Loaded when the tab is opened: matplotlib and the figures stay off the path to the first prediction.
         leaderboard_tab.select(leaderboard_view, [results_file, reference], board_outputs, **private)
     return demo

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import re
-import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -27,15 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .data.builder import MANIFEST, STAGING
-from ._workers import forkable
-from .data.loader import batch_items, default_num_workers, make_loader, share
-from .data.reader import CorruptedRows, RowSource, ShardRows, SourceRows, iter_rows
-from .files import atomic_path
-from .metrics import RESULT_COLUMNS, cell_metrics
-from .models.prompts import DEFAULT_TEMPLATES
-from .protocols import apply_protocol, get_protocol
+from .. import __version__
+from .._workers import forkable
+from ..data.builder import MANIFEST, STAGING
+from ..data.loader import batch_items, default_num_workers, make_loader, share
+from ..data.reader import CorruptedRows, RowSource, ShardRows, SourceRows, iter_rows
+from ..files import atomic_path
+from ..metrics import RESULT_COLUMNS, cell_metrics
+from ..models.prompts import DEFAULT_TEMPLATES
+from ..protocols import apply_protocol, get_protocol
 
 CELL_METRICS = ("accuracy", "balanced_accuracy", "roc_auc")
 PROTOCOL_FILE = "protocol.json"
@@ -67,8 +66,9 @@ def resolve_benchmark(benchmark: str, configs: Sequence[str] | None = None) -> P
         if (path / STAGING).is_dir() and not (path / MANIFEST).is_file():
             raise ValueError(f"the benchmark in {benchmark} is unfinished (its build was interrupted): rerun the build")
         if not (path / MANIFEST).is_file():
-            raise ValueError(f"{benchmark} is not a benchmark folder (it has no {MANIFEST}; build one with "
-                             "`hf-robustmed build`)")
+            raise ValueError(
+                f"{benchmark} is not a benchmark folder (it has no {MANIFEST}; build one with `hf-robustmed build`)"
+            )
         return path
     if _looks_local(benchmark):
         raise ValueError(f"no benchmark folder {benchmark!r} (and it is not a Hub repo id ORG/NAME)")
@@ -78,8 +78,9 @@ def resolve_benchmark(benchmark: str, configs: Sequence[str] | None = None) -> P
 def _looks_local(benchmark: str) -> bool:
     """A path rather than a Hub ``ORG/NAME``: explicit, with more than two parts, or under an existing folder."""
     parts = Path(benchmark).parts
-    return (benchmark.startswith((".", "/", "~")) or len(parts) != 2 or Path(parts[0]).is_dir()
-            or Path(benchmark).exists())
+    return (
+        benchmark.startswith((".", "/", "~")) or len(parts) != 2 or Path(parts[0]).is_dir() or Path(benchmark).exists()
+    )
 
 
 def _download(repo_id: str, configs: Sequence[str] | None) -> Path:
@@ -128,13 +129,21 @@ class StoredBenchmark:
         info, settings = self.manifest["datasets"][cell.dataset], self.manifest["settings"]
         store_rgb = settings.get("grey") == "rgb"
         if store_rgb and "source_rgb" not in info:
-            raise ValueError(f"{self.folder} was built before manifests recorded source channels: evaluate its stored "
-                             "configs, or rebuild it to corrupt on the fly")
+            raise ValueError(
+                f"{self.folder} was built before manifests recorded source channels: evaluate its stored "
+                "configs, or rebuild it to corrupt on the fly"
+            )
         key = (cell.dataset, cell.split)
         if key not in cache:
             cache[key] = ShardRows(self.folder, f"{cell.dataset}-clean", cell.split)
-        return _corrupted(cache[key], cell, info.get("suite"), settings["seed"], store_rgb,
-                          grey_source=store_rgb and not info["source_rgb"])
+        return _corrupted(
+            cache[key],
+            cell,
+            info.get("suite"),
+            settings["seed"],
+            store_rgb,
+            grey_source=store_rgb and not info["source_rgb"],
+        )
 
 
 class SourceBenchmark:
@@ -152,7 +161,7 @@ class SourceBenchmark:
     """
 
     def __init__(self, jobs: Sequence, *, name: str = "benchmark", seed: int = 0, grey: str = "native"):
-        from .data.builder import plan_configs, source_sha256
+        from ..data.builder import plan_configs, source_sha256
 
         self.sources = {(job.source.dataset, job.source.split): job for job in jobs}
         if not self.sources:
@@ -163,15 +172,28 @@ class SourceBenchmark:
             if job.suite is None:
                 raise ValueError(f"{job.source.dataset}: a published release cannot be corrupted on the fly")
             plans = plan_configs(job)
-            datasets.setdefault(job.source.dataset, {
-                "class_names": list(job.source.class_names), "multilabel": job.source.multilabel, "suite": job.suite,
-                "source_rgb": job.source.rgb, "corruptions": list(dict.fromkeys(p.corruption for p in plans[1:]))})
+            datasets.setdefault(
+                job.source.dataset,
+                {
+                    "class_names": list(job.source.class_names),
+                    "multilabel": job.source.multilabel,
+                    "suite": job.suite,
+                    "source_rgb": job.source.rgb,
+                    "corruptions": list(dict.fromkeys(p.corruption for p in plans[1:])),
+                },
+            )
             for plan in plans:
                 configs.setdefault(plan.name, {})[job.source.split] = len(job.source)
-            digest.append([job.source.dataset, job.source.split, job.suite, [p.name for p in plans],
-                           source_sha256(job.source)])
-        self.manifest = {"name": name, "complete": True, "settings": {"seed": seed, "grey": grey},
-                         "datasets": datasets, "configs": configs}
+            digest.append(
+                [job.source.dataset, job.source.split, job.suite, [p.name for p in plans], source_sha256(job.source)]
+            )
+        self.manifest = {
+            "name": name,
+            "complete": True,
+            "settings": {"seed": seed, "grey": grey},
+            "datasets": datasets,
+            "configs": configs,
+        }
         record = {"seed": seed, "grey": grey, "sources": digest, "engine": f"hf-robustmed {__version__}"}
         self.digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
@@ -188,10 +210,21 @@ class SourceBenchmark:
 
 def _corrupted(clean: RowSource, cell: Cell, suite: str | None, seed: int, store_rgb: bool, *, grey_source: bool):
     if not suite:
-        raise ValueError(f"{cell.config} was imported from a published release: it cannot be made on the fly; "
-                         "evaluate the stored configs (without on_the_fly)")
-    return CorruptedRows(clean, cell.dataset, cell.split, cell.corruption, cell.severity, suite, seed,
-                         grey_source=grey_source, store_rgb=store_rgb)
+        raise ValueError(
+            f"{cell.config} was imported from a published release: it cannot be made on the fly; "
+            "evaluate the stored configs (without on_the_fly)"
+        )
+    return CorruptedRows(
+        clean,
+        cell.dataset,
+        cell.split,
+        cell.corruption,
+        cell.severity,
+        suite,
+        seed,
+        grey_source=grey_source,
+        store_rgb=store_rgb,
+    )
 
 
 def _as_benchmark(benchmark) -> StoredBenchmark | SourceBenchmark:
@@ -213,17 +246,24 @@ def plan_cells(benchmark, datasets=None, corruptions=None, severities=None, spli
     available = {_parse_config(config)[1] for config in manifest["configs"]}
     for name in corruptions or ():
         if name not in available:
-            raise ValueError(f"corruption {name!r} is not in {folder}; it has: {', '.join(sorted(available - {'clean'}))}")
+            raise ValueError(
+                f"corruption {name!r} is not in {folder}; it has: {', '.join(sorted(available - {'clean'}))}"
+            )
     multilabel = sorted(d for d, info in known.items() if info["multilabel"] and (not datasets or d in datasets))
     if multilabel:
-        warnings.warn(f"skipping multi-label dataset(s) {', '.join(multilabel)}: zero-shot single-label "
-                      "classification does not apply", stacklevel=2)
+        warnings.warn(
+            f"skipping multi-label dataset(s) {', '.join(multilabel)}: zero-shot single-label "
+            "classification does not apply",
+            stacklevel=2,
+        )
     cells = []
     for config, splits in manifest["configs"].items():
         dataset, corruption, severity = _parse_config(config)
         if (datasets and dataset not in datasets) or split not in splits or dataset in multilabel:
             continue
-        if corruption != "clean" and ((corruptions and corruption not in corruptions) or (severities and severity not in severities)):
+        if corruption != "clean" and (
+            (corruptions and corruption not in corruptions) or (severities and severity not in severities)
+        ):
             continue
         cells.append(Cell(dataset, config, corruption, severity, split))
     if not cells:
@@ -291,9 +331,18 @@ class Evaluator:
             ``out_dir`` that holds results of another protocol.
     """
 
-    def __init__(self, folder: Path, out_dir: Path, *, batch_size: int = 64,
-                 templates: Sequence[str] = DEFAULT_TEMPLATES, mixed_precision: str = "no", protocol: str = "standard",
-                 num_workers: int | None = None, on_the_fly: bool = False):
+    def __init__(
+        self,
+        folder: Path,
+        out_dir: Path,
+        *,
+        batch_size: int = 64,
+        templates: Sequence[str] = DEFAULT_TEMPLATES,
+        mixed_precision: str = "no",
+        protocol: str = "standard",
+        num_workers: int | None = None,
+        on_the_fly: bool = False,
+    ):
         from accelerate import Accelerator
 
         if batch_size < 1:
@@ -318,8 +367,10 @@ class Evaluator:
         else:  # folders written before protocols existed hold standard results
             found = "standard" if (self.out_dir / "cells").exists() else None
         if found is not None and found != self.protocol.name:
-            raise ValueError(f"{self.out_dir} holds results of protocol {found!r}; write {self.protocol.name!r} "
-                             "results to another folder")
+            raise ValueError(
+                f"{self.out_dir} holds results of protocol {found!r}; write {self.protocol.name!r} "
+                "results to another folder"
+            )
         if not self.accelerator.is_main_process:
             return
         if not marker.exists():
@@ -388,19 +439,23 @@ class Evaluator:
             models: Registry names or specs, or already created ``ZeroShotModel`` objects.
             cells: From :func:`plan_cells`.
         """
-        from .models import MODEL_SPECS, ZeroShotModel, create_model
+        from ..models import MODEL_SPECS, ZeroShotModel, create_model
 
         names = [m.name if isinstance(m, ZeroShotModel) else m for m in models]
         if len(set(names)) != len(names):
             raise ValueError(f"models are given twice: {', '.join(names)}")
-        for name, given in zip(names, models):
+        for name, given in zip(names, models, strict=True):
             created = not isinstance(given, ZeroShotModel)
             model = create_model(name, device=str(self.accelerator.device)) if created else given
             model = apply_protocol(model, self.protocol)
             self.families[name] = model.family
             spec = (MODEL_SPECS[name].spec if name in MODEL_SPECS else name) if created else None
             inputs = self.model_inputs(name, model, spec)
-            todo = [cell for cell in cells if not self._is_current(self.cell_path(name, cell), self.cell_inputs(inputs, cell))]
+            todo = [
+                cell
+                for cell in cells
+                if not self._is_current(self.cell_path(name, cell), self.cell_inputs(inputs, cell))
+            ]
             self.accelerator.wait_for_everyone()  # every process has checked before the main one rewrites
             if todo:
                 self._evaluate(model, name, todo, inputs)
@@ -419,16 +474,25 @@ class Evaluator:
         rank, world = self.accelerator.process_index, self.accelerator.num_processes
         cache: dict = {}
         sources = [self.rows(cell, cache) for cell in todo]
-        items = [item for k, rows in enumerate(sources)
-                 for item in batch_items(k, *share(len(rows), rank, world), self.batch_size)]
+        items = [
+            item
+            for k, rows in enumerate(sources)
+            for item in batch_items(k, *share(len(rows), rank, world), self.batch_size)
+        ]
         device = self.accelerator.device
         loader = make_loader(sources, items, num_workers=self.num_workers, pin_memory=device.type == "cuda")
-        classifiers = {d: model.classifier(self.class_names(d), d, self.templates) for d in dict.fromkeys(c.dataset for c in todo)}
+        classifiers = {
+            d: model.classifier(self.class_names(d), d, self.templates) for d in dict.fromkeys(c.dataset for c in todo)
+        }
         finish = lambda k, parts: self._finish(name, todo[k], len(sources[k]), parts, inputs, classifiers)  # noqa: E731
         pending: dict[int, list] = {k: [] for k in range(len(todo))}
         finished = 0
-        bar = tqdm(total=sum(len(rows) for rows in sources), desc=name, unit="img",
-                   disable=not self.accelerator.is_main_process)
+        bar = tqdm(
+            total=sum(len(rows) for rows in sources),
+            desc=name,
+            unit="img",
+            disable=not self.accelerator.is_main_process,
+        )
         with forkable():
             for batch in loader:
                 k = items[batch["item"]].source
@@ -452,28 +516,48 @@ class Evaluator:
         classes = classifiers[cell.dataset].shape[0]
         device = self.accelerator.device
         probs = torch.cat([p for p, _, _ in parts]).to(device) if parts else torch.empty((0, classes), device=device)
-        labels = torch.cat([lab for _, lab, _ in parts]).to(device) if parts else torch.empty(0, dtype=torch.int64, device=device)
-        indices = torch.cat([i for _, _, i in parts]).to(device) if parts else torch.empty(0, dtype=torch.int64, device=device)
+        labels = (
+            torch.cat([lab for _, lab, _ in parts]).to(device)
+            if parts
+            else torch.empty(0, dtype=torch.int64, device=device)
+        )
+        indices = (
+            torch.cat([i for _, _, i in parts]).to(device)
+            if parts
+            else torch.empty(0, dtype=torch.int64, device=device)
+        )
         sizes = [stop - start for start, stop in (share(n, r, world) for r in range(world))]
         if world > 1:
             probs, labels, indices = (_gather(self.accelerator, t, sizes) for t in (probs, labels, indices))
         if self.accelerator.is_main_process:
-            self._write_cell(name, cell, labels.cpu().numpy(), indices.cpu().numpy(), probs.cpu().numpy(),
-                             self.cell_inputs(inputs, cell))
+            self._write_cell(
+                name,
+                cell,
+                labels.cpu().numpy(),
+                indices.cpu().numpy(),
+                probs.cpu().numpy(),
+                self.cell_inputs(inputs, cell),
+            )
         self.accelerator.wait_for_everyone()
 
     def _write_cell(self, name: str, cell: Cell, labels, indices, probs, inputs: dict) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.table({
-            "index": indices.astype(np.int32),
-            "label": labels.astype(np.int64),
-            "pred": probs.argmax(axis=1).astype(np.int32),
-            "probs": list(probs.astype(np.float32)),
-        }).replace_schema_metadata({"hf_robustmed.protocol": self.protocol.name,
-                                    "hf_robustmed.inputs": json.dumps(inputs, sort_keys=True),
-                                    "hf_robustmed.fingerprint": _fingerprint(inputs)})
+        table = pa.table(
+            {
+                "index": indices.astype(np.int32),
+                "label": labels.astype(np.int64),
+                "pred": probs.argmax(axis=1).astype(np.int32),
+                "probs": list(probs.astype(np.float32)),
+            }
+        ).replace_schema_metadata(
+            {
+                "hf_robustmed.protocol": self.protocol.name,
+                "hf_robustmed.inputs": json.dumps(inputs, sort_keys=True),
+                "hf_robustmed.fingerprint": _fingerprint(inputs),
+            }
+        )
         path = self.cell_path(name, cell)
         path.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(path) as tmp:
@@ -492,7 +576,9 @@ class Evaluator:
                 records[name] = self.stored_inputs(path) or {}
                 scores = cell_metrics(np.asarray(table["label"].tolist()), np.stack(table["probs"].to_numpy()))
                 for metric in CELL_METRICS:
-                    rows.append((name, cell.dataset, cell.corruption, cell.severity, metric, scores[metric], scores["n"]))
+                    rows.append(
+                        (name, cell.dataset, cell.corruption, cell.severity, metric, scores[metric], scores["n"])
+                    )
         results = pd.DataFrame(rows, columns=list(RESULT_COLUMNS))
         results["weights"] = results.model.map(lambda m: records[m].get("weights", "unknown"))
         if self.protocol.name != "standard":  # rmc numbers must never pass for standard ones
@@ -512,15 +598,24 @@ class Evaluator:
             "benchmark": self.manifest["name"],
             "benchmark_sha256": self.benchmark_digest,
             "processes": self.accelerator.num_processes,
-            "pipeline": {"num_workers": self.num_workers, "on_the_fly": self.on_the_fly,
-                         "batch_size": self.batch_size, "mixed_precision": self.mixed_precision},
+            "pipeline": {
+                "num_workers": self.num_workers,
+                "on_the_fly": self.on_the_fly,
+                "batch_size": self.batch_size,
+                "mixed_precision": self.mixed_precision,
+            },
             "templates": list(self.templates),
             "protocol": self._protocol_summary(models, cells),
-            "models": {m: {"clean_accuracy": float(g[g.corruption == "clean"].value.mean()),
-                           "corrupted_accuracy": float(g[g.corruption != "clean"].value.mean()),
-                           "spec": records[m].get("spec"), "weights": records[m].get("weights"),
-                           "weights_sha256": records[m].get("weights_sha256")}
-                       for m, g in accuracy.groupby("model", sort=False)},
+            "models": {
+                m: {
+                    "clean_accuracy": float(g[g.corruption == "clean"].value.mean()),
+                    "corrupted_accuracy": float(g[g.corruption != "clean"].value.mean()),
+                    "spec": records[m].get("spec"),
+                    "weights": records[m].get("weights"),
+                    "weights_sha256": records[m].get("weights_sha256"),
+                }
+                for m, g in accuracy.groupby("model", sort=False)
+            },
         }
         with atomic_path(self.out_dir / "summary.json") as tmp:
             tmp.write_text(json.dumps(summary, indent=1))
@@ -530,8 +625,10 @@ class Evaluator:
         return {
             **self.protocol.record(),
             "model_families": {name: self.families.get(name) for name in models},
-            "class_names": {d: {"prompts": self.class_names(d), "labels": self.manifest["datasets"][d]["class_names"]}
-                            for d in datasets},
+            "class_names": {
+                d: {"prompts": self.class_names(d), "labels": self.manifest["datasets"][d]["class_names"]}
+                for d in datasets
+            },
         }
 
 
@@ -549,13 +646,25 @@ def _gather(accelerator, local, sizes: Sequence[int]):
     size = max(sizes)
     pad = torch.zeros((size - len(local), *local.shape[1:]), dtype=local.dtype, device=local.device)
     gathered = accelerator.gather(torch.cat([local, pad]))
-    return torch.cat([gathered[r * size: r * size + n] for r, n in enumerate(sizes)])
+    return torch.cat([gathered[r * size : r * size + n] for r, n in enumerate(sizes)])
 
 
-def evaluate(models: Sequence[str], benchmark: str, out_dir: str | Path, *, datasets=None, corruptions=None,
-             severities=None, split: str = "test", batch_size: int = 64, templates: Sequence[str] = DEFAULT_TEMPLATES,
-             mixed_precision: str = "no", protocol: str = "standard", num_workers: int | None = None,
-             on_the_fly: bool = False):
+def evaluate(
+    models: Sequence[str],
+    benchmark: str,
+    out_dir: str | Path,
+    *,
+    datasets=None,
+    corruptions=None,
+    severities=None,
+    split: str = "test",
+    batch_size: int = 64,
+    templates: Sequence[str] = DEFAULT_TEMPLATES,
+    mixed_precision: str = "no",
+    protocol: str = "standard",
+    num_workers: int | None = None,
+    on_the_fly: bool = False,
+):
     """Evaluates ``models`` on ``benchmark`` (a folder, a Hub repo, or a :class:`SourceBenchmark` of clean sources)
     under ``protocol``; returns long-format results.
 
@@ -571,9 +680,16 @@ def evaluate(models: Sequence[str], benchmark: str, out_dir: str | Path, *, data
         needed = {f"{c.dataset}-clean" if on_the_fly else c.config for c in cells}
         if not Path(benchmark).expanduser().is_dir():
             folder = resolve_benchmark(benchmark, configs=sorted(needed))
-    evaluator = Evaluator(folder, Path(out_dir), batch_size=batch_size, templates=templates,
-                          mixed_precision=mixed_precision, protocol=protocol, num_workers=num_workers,
-                          on_the_fly=on_the_fly)
+    evaluator = Evaluator(
+        folder,
+        Path(out_dir),
+        batch_size=batch_size,
+        templates=templates,
+        mixed_precision=mixed_precision,
+        protocol=protocol,
+        num_workers=num_workers,
+        on_the_fly=on_the_fly,
+    )
     return evaluator.run(list(models), cells)
 
 
@@ -594,18 +710,8 @@ def load_predictions(out_dir: str | Path):
         for path in sorted((out_dir / "cells" / _safe(model)).glob("*/*.parquet")):
             dataset, corruption, severity = _parse_config(path.parent.name)
             frame = pd.read_parquet(path)
-            frames.append(frame.assign(model=model, dataset=dataset, corruption=corruption, severity=severity,
-                                       split=path.stem))
+            frames.append(
+                frame.assign(model=model, dataset=dataset, corruption=corruption, severity=severity, split=path.stem)
+            )
     columns = ["model", "dataset", "corruption", "severity", "split", "index", "label", "pred", "probs"]
     return pd.concat(frames, ignore_index=True)[columns]
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m hf_robustmed.evaluation`` (e.g. under ``accelerate launch``): ``hf-robustmed evaluate``."""
-    from .cli import main as cli_main
-
-    return cli_main(["evaluate", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
