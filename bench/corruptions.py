@@ -179,7 +179,7 @@ def zoom_floor(image: np.ndarray, factors: tuple[float, ...]) -> dict:
     import cv2
 
     from hf_robustmed.corruptions import _kernels
-    from hf_robustmed.corruptions.blur import _clipped_zoom
+    from hf_robustmed.corruptions.filters import clipped_zoom
 
     planes = np.ascontiguousarray((image / 255.0).astype(np.float32).transpose(2, 0, 1))
     rgb = np.ascontiguousarray(planes.transpose(1, 2, 0))
@@ -188,7 +188,7 @@ def zoom_floor(image: np.ndarray, factors: tuple[float, ...]) -> dict:
     def numpy_passes() -> None:
         for plane in planes:
             for zoom in zooms:
-                _clipped_zoom(plane, zoom)
+                clipped_zoom(plane, zoom)
 
     def fused() -> None:
         for zoom in zooms:
@@ -210,7 +210,7 @@ def glass_floor(image: np.ndarray) -> dict:
     and iteration) and the two Gaussian blurs, which remain when the walk is compiled (numba, when installed).
     """
     from hf_robustmed.corruptions import _kernels
-    from hf_robustmed.corruptions.blur import _gaussian_sigma
+    from hf_robustmed.corruptions.filters import gaussian_sigma
 
     height, width = image.shape[:2]
     params = SUITES["imagenet-c"].corruptions["glass_blur"].params
@@ -231,7 +231,7 @@ def glass_floor(image: np.ndarray) -> dict:
         for sigma, delta, iterations in params:
             for _ in range(iterations):
                 rng.integers(-delta, delta, size=((height - 2 * delta) * (width - 2 * delta), 2), dtype=np.int32)
-            _gaussian_sigma(_gaussian_sigma(pixels, sigma), sigma)
+            gaussian_sigma(gaussian_sigma(pixels, sigma), sigma)
 
     floor = {"swaps_per_image": sum(swaps) / 5, "numba": _kernels.compiled("swap_walk") is not None}
     for kind, run in (("walk", walk), ("rest", rest)):

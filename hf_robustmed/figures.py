@@ -105,7 +105,12 @@ def corruption_gallery(
 _LUMA_601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
 
-def _new_figure(**kwargs: object) -> Figure:
+def new_figure(**kwargs: object) -> Figure:
+    """A matplotlib figure made without pyplot (see above), with ``Figure``'s keyword arguments.
+
+    Raises:
+        ImportError: Without matplotlib; the message names the ``viz`` extra.
+    """
     Figure = require("matplotlib.figure", "viz", "these figures").Figure
     return Figure(**kwargs)
 
@@ -182,7 +187,8 @@ def intensity_density(images: np.ndarray) -> np.ndarray:
     return np.bincount(images.ravel(), minlength=256) / images.size
 
 
-def _colours(count: int) -> list:
+def colours(count: int) -> list:
+    """``count`` line colours: tab10's distinct hues up to ten, else evenly spaced along ``turbo``."""
     from matplotlib import colormaps
 
     if count <= 10:
@@ -246,7 +252,7 @@ def dct_spectrum_figure(clean: np.ndarray, corrupted: dict[str, np.ndarray], *, 
         ImportError: If matplotlib is not installed.
     """
     _check_sets(clean, corrupted)
-    fig = _new_figure(figsize=(7.8, 4.2), layout="constrained")
+    fig = new_figure(figsize=(7.8, 4.2), layout="constrained")
     ax = fig.add_subplot()
     ax.plot(*radial_dct_profile(clean), color="black", linewidth=2.4, label="clean", zorder=3)
     for (name, images), (colour, style) in zip(corrupted.items(), _line_styles(len(corrupted)), strict=True):
@@ -281,10 +287,10 @@ def intensity_density_figure(
     _check_sets(clean, corrupted)
     columns = min(4, len(corrupted))
     rows = -(-len(corrupted) // columns)
-    fig = _new_figure(figsize=(3.2 * columns, 2.4 * rows + 0.6), layout="constrained")
+    fig = new_figure(figsize=(3.2 * columns, 2.4 * rows + 0.6), layout="constrained")
     axes = fig.subplots(rows, columns, sharex=True, squeeze=False).ravel()
     levels, reference = np.arange(256), intensity_density(clean)
-    for ax, (name, images), colour in zip(axes, corrupted.items(), _colours(len(corrupted)), strict=False):
+    for ax, (name, images), colour in zip(axes, corrupted.items(), colours(len(corrupted)), strict=False):
         density = intensity_density(images)
         top = _density_limit([reference, density])
         ax.fill_between(levels, reference, step="mid", color="0.75", label="clean")

@@ -1,8 +1,10 @@
-"""File helpers: reading images (the toolkit's one reader), atomic writes that follow the umask, writing images."""
+"""File helpers: reading images (the toolkit's one reader), atomic writes that follow the umask, writing images and
+JSON records."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -81,3 +83,11 @@ def write_image(image: np.ndarray | Image.Image, path: str | os.PathLike) -> Pat
         except (KeyError, ValueError, OSError) as error:
             raise ValueError(f"cannot write image {path}: {error}") from None
     return path
+
+
+def write_json(path: str | os.PathLike, data: dict) -> None:
+    """Writes ``data`` as sorted, indented JSON through :func:`atomic_path`, creating the parent folders."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")

@@ -35,6 +35,7 @@ __all__ = [
     "corruption_errors",
     "macro_roc_auc",
     "mce_table",
+    "require_columns",
     "results_from_predictions",
     "seen_held_out_mce",
     "validate_examples",
@@ -311,7 +312,7 @@ def results_from_predictions(examples: pd.DataFrame) -> pd.DataFrame:
         ValueError: For a missing column, or a bad value (see :func:`validate_examples`).
     """
     keys = ["model", *_CELL]
-    _require_columns(examples, [*keys, "reference", "prediction"], "examples")
+    require_columns(examples, [*keys, "reference", "prediction"], "examples")
     validate_examples(
         {name: examples[name].tolist() for name in [*keys, "reference", "prediction"]},
         labels=("prediction", "reference"),
@@ -328,7 +329,12 @@ def results_from_predictions(examples: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------------------------------
 
 
-def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+def require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """Checks that ``frame`` has every one of ``columns``.
+
+    Raises:
+        ValueError: Naming what ``frame`` is (``what``), the missing columns and the expected ones.
+    """
     missing = [name for name in columns if name not in frame.columns]
     if missing:
         raise ValueError(f"{what} lack column(s) {', '.join(missing)}; expected {', '.join(columns)}")
@@ -341,7 +347,7 @@ def _cell_names(index: pd.Index, limit: int = 8) -> str:
 
 def _errors(results: pd.DataFrame) -> pd.Series:
     """Top-1 errors, 1 - accuracy, indexed by (model, dataset, corruption, severity)."""
-    _require_columns(results, RESULT_COLUMNS, "results")
+    require_columns(results, RESULT_COLUMNS, "results")
     rows = results[results["metric"] == "accuracy"]
     if rows.empty:
         raise ValueError("results hold no 'accuracy' rows")

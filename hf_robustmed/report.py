@@ -31,15 +31,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .figures import _colours, _new_figure, render_png
+from .figures import colours, new_figure, render_png
 from .files import atomic_path
 from .metrics import (
     CLEAN,
     RESULT_COLUMNS,
     UndefinedMetricWarning,
-    _require_columns,
     corruption_errors,
     mce_table,
+    require_columns,
     well_covered,
 )
 
@@ -113,7 +113,7 @@ def load_results(results: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
         if not path.is_file():
             raise ValueError(f"results file not found: {path}")
         results = readers[path.suffix.lower()](path)
-    _require_columns(results, RESULT_COLUMNS, "results")
+    require_columns(results, RESULT_COLUMNS, "results")
     return results
 
 
@@ -459,10 +459,10 @@ def _severity_figure(scores: _Scores) -> Figure:
     """Mean accuracy over corruptions against severity (0 = clean): one subplot per dataset, one line per model."""
     curves = scores.accuracy.groupby(level=["model", "dataset", "severity"]).mean()
     datasets, columns = scores.datasets, min(4, len(scores.datasets))
-    fig = _new_figure(figsize=(3.2 * columns, 2.6 * -(-len(datasets) // columns) + 0.8), layout="constrained")
+    fig = new_figure(figsize=(3.2 * columns, 2.6 * -(-len(datasets) // columns) + 0.8), layout="constrained")
     axes = fig.subplots(-(-len(datasets) // columns), columns, sharey=True, squeeze=False).ravel()
     for ax, dataset in zip(axes, datasets, strict=False):
-        for model, colour in zip(scores.models, _colours(len(scores.models)), strict=True):
+        for model, colour in zip(scores.models, colours(len(scores.models)), strict=True):
             line = curves.loc[(model, dataset)]
             ax.plot(line.index, line.to_numpy(), marker="o", markersize=3, color=colour, label=scores.label(model))
         ax.set_title(dataset, fontsize="medium")
@@ -480,7 +480,7 @@ def _severity_figure(scores: _Scores) -> Figure:
 def _grouped_bars(ax: Axes, values: pd.DataFrame) -> None:
     """One group of bars per row of ``values``, one bar (colour) per column."""
     x, width = np.arange(len(values.index)), 0.8 / values.shape[1]
-    for i, ((model, column), colour) in enumerate(zip(values.items(), _colours(values.shape[1]), strict=True)):
+    for i, ((model, column), colour) in enumerate(zip(values.items(), colours(values.shape[1]), strict=True)):
         ax.bar(
             x + (i - (values.shape[1] - 1) / 2) * width, column.to_numpy(dtype=float), width, color=colour, label=model
         )
@@ -497,7 +497,7 @@ def _radar(fig: Figure, values: pd.DataFrame) -> Axes:
     angles = np.linspace(0, 2 * np.pi, len(values.index), endpoint=False)
     closed = np.r_[angles, angles[:1]]
     ax = fig.add_subplot(projection="polar")
-    for (model, column), colour in zip(values.items(), _colours(values.shape[1]), strict=True):
+    for (model, column), colour in zip(values.items(), colours(values.shape[1]), strict=True):
         radii = column.to_numpy(dtype=float)
         ax.plot(closed, np.r_[radii, radii[:1]], color=colour, linewidth=1.5, label=model)
         if np.isfinite(radii).all():
@@ -529,7 +529,7 @@ def dataset_figure(values: pd.DataFrame, *, title: str, label: str) -> Figure:
         ImportError: If matplotlib is not installed.
     """
     radar = len(values.index) >= MIN_RADAR_AXES
-    fig = _new_figure(figsize=(7.2, 5.6) if radar else (6.4, 4.2), layout="constrained")
+    fig = new_figure(figsize=(7.2, 5.6) if radar else (6.4, 4.2), layout="constrained")
     if radar:
         ax = _radar(fig, values)
         ax.set_title(title, pad=18)
@@ -553,7 +553,7 @@ def dataset_figure(values: pd.DataFrame, *, title: str, label: str) -> Figure:
 
 def _corruption_figure(ce: pd.DataFrame, title: str = "Corruption error per corruption (mean over datasets)") -> Figure:
     """CE per corruption, averaged over the datasets that have it, as grouped bars per model."""
-    fig = _new_figure(figsize=(min(24.0, max(6.4, len(ce) * (0.2 * ce.shape[1] + 0.4))), 4.4), layout="constrained")
+    fig = new_figure(figsize=(min(24.0, max(6.4, len(ce) * (0.2 * ce.shape[1] + 0.4))), 4.4), layout="constrained")
     ax = fig.add_subplot()
     _grouped_bars(ax, ce)
     ax.axhline(1.0, color="0.3", linestyle="--", linewidth=1)

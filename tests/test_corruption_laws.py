@@ -8,7 +8,7 @@ from scipy import ndimage
 
 from hf_robustmed.corruptions import corrupt
 from hf_robustmed.corruptions.artefacts import ink_masks
-from hf_robustmed.corruptions.blur import _clipped_zoom, _motion_kernel
+from hf_robustmed.corruptions.filters import clipped_zoom, motion_kernel
 
 MID = np.full((224, 224, 3), 128, np.uint8)
 
@@ -64,11 +64,11 @@ def test_zoom_matches_scipy_ndimage_zoom():
         zoomed = ndimage.zoom(plane[top : top + crop, top : top + crop], zoom, order=1)
         trim = (zoomed.shape[0] - 224) // 2
         expected = zoomed[trim : trim + 224, trim : trim + 224]
-        np.testing.assert_allclose(_clipped_zoom(plane, zoom), expected, atol=2e-6)
+        np.testing.assert_allclose(clipped_zoom(plane, zoom), expected, atol=2e-6)
 
 
 def test_motion_kernel_follows_imagemagick():
-    kernel, half = _motion_kernel(10.0, 3.0, 0.0)  # width 2·10 + 1 = 21 taps, one-sided, to the right
+    kernel, half = motion_kernel(10.0, 3.0, 0.0)  # width 2·10 + 1 = 21 taps, one-sided, to the right
     assert half == 20
     row = kernel[half]
     assert np.count_nonzero(kernel) == 21 and np.count_nonzero(row) == 21
@@ -76,7 +76,7 @@ def test_motion_kernel_follows_imagemagick():
     np.testing.assert_allclose(
         row[half:], np.exp(-(np.arange(21) ** 2) / 18) / np.exp(-(np.arange(21) ** 2) / 18).sum(), rtol=1e-6
     )
-    tilted, half = _motion_kernel(15.0, 5.0, 45.0)
+    tilted, half = motion_kernel(15.0, 5.0, 45.0)
     ys, xs = np.nonzero(tilted)
     assert (ys >= half).all() and (xs >= half).all()  # θ = +45°: down and right, one-sided
 
@@ -85,13 +85,13 @@ def test_motion_blur_angle_is_uniform_on_plus_minus_45(monkeypatch):
     from hf_robustmed.corruptions import blur
 
     angles = []
-    original = blur._motion_taps.__wrapped__
+    original = blur.motion_taps.__wrapped__
 
     def recording(radius, sigma, angle):
         angles.append(angle)
         return original(radius, sigma, angle)
 
-    monkeypatch.setattr(blur, "_motion_taps", recording)
+    monkeypatch.setattr(blur, "motion_taps", recording)
     small = MID[:32, :32]
     for key in range(400):
         corrupt(small, "motion_blur", 2, key=key)

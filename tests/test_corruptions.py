@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import textured_image
+from conftest import require, textured_image
 from PIL import Image, ImageDraw
 
 from hf_robustmed.corruptions import (
@@ -240,9 +240,9 @@ def _shape_images(channels: int = 3):
 
 def _motion_blur_by_shifts(image: np.ndarray, radius: float, sigma: float, angle: float) -> np.ndarray:
     """ImageMagick's motion blur as a float64 sum of shifted copies (edges repeated), quantised like Q16."""
-    from hf_robustmed.corruptions.blur import _motion_taps
+    from hf_robustmed.corruptions.filters import motion_taps
 
-    taps = _motion_taps(radius, sigma, angle)
+    taps = motion_taps(radius, sigma, angle)
     margin = max(max(abs(y), abs(x)) for y, x, _ in taps)
     padded = np.pad(image.astype(np.float64), ((margin, margin), (margin, margin), (0, 0)), mode="edge")
     height, width = image.shape[:2]
@@ -267,26 +267,26 @@ def test_motion_blur_equals_the_sum_of_shifted_copies():
 
 
 def test_q16_output_path_is_the_floor_division():
-    from hf_robustmed.corruptions.blur import _imagemagick_q16_to_8bit
+    from hf_robustmed.corruptions.filters import imagemagick_q16_to_8bit
 
     levels = np.concatenate([np.linspace(0, 255, 2_000_003, dtype=np.float32), np.arange(256, dtype=np.float32)])
     levels = np.concatenate([levels, np.nextafter(levels, np.float32(0)), np.nextafter(levels, np.float32(256))])
     levels = np.clip(levels, 0, 255 * (1 + 1e-5)).astype(np.float32)
     quantum = np.floor(np.clip(levels, 0, 255) * np.float32(257) + np.float32(0.5))
     expected = (quantum // np.float32(257)).astype(np.uint8)
-    np.testing.assert_array_equal(_imagemagick_q16_to_8bit(levels.copy()), expected)
+    np.testing.assert_array_equal(imagemagick_q16_to_8bit(levels.copy()), expected)
 
 
 def _zoom_blur_plane_by_plane(image: np.ndarray, factors: tuple[float, ...]) -> np.ndarray:
     """Zoom blur as first written: float64 division, every factor (1 included) zoomed, one plane at a time."""
     from hf_robustmed.corruptions._common import quantize
-    from hf_robustmed.corruptions.blur import _clipped_zoom
+    from hf_robustmed.corruptions.filters import clipped_zoom
 
     planes = np.ascontiguousarray((image / 255.0).astype(np.float32).transpose(2, 0, 1))
     out = np.zeros_like(planes)
     for channel, plane in enumerate(planes):
         for zoom in factors:
-            out[channel] += _clipped_zoom(plane, float(zoom))
+            out[channel] += clipped_zoom(plane, float(zoom))
     out += planes
     out /= np.float32(len(factors) + 1)
     return quantize(out.transpose(1, 2, 0), top=1.0)
@@ -391,7 +391,8 @@ def test_glass_blur_offsets_and_swap_walks_agree(monkeypatch):
         narrow = np.random.default_rng(margin).integers(-margin, margin, size=(5000, 2), dtype=np.int32)
         np.testing.assert_array_equal(wide, narrow)
     if _kernels.compiled("swap_walk") is None:
-        pytest.skip("numba not installed: only the Python swap walk exists")
+        require("numba")  # a [dev] dependency: its absence fails under CI=true
+        pytest.skip("HF_ROBUSTMED_NO_JIT is set: only the Python swap walk runs")
     rng = np.random.default_rng(0)
     src = np.arange(4800, 300, -1)
     walk = [rng.integers(-3, 3, size=(src.size, 2), dtype=np.int32) for _ in range(3)]

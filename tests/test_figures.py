@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import textured_image
+from conftest import require, textured_image
 from PIL import Image
 
 from hf_robustmed.figures import (
@@ -18,7 +18,7 @@ from hf_robustmed.figures import (
     save_figure,
 )
 
-matplotlib = pytest.importorskip("matplotlib")
+matplotlib = require("matplotlib")
 from matplotlib.figure import Figure  # noqa: E402
 
 
@@ -58,13 +58,27 @@ def test_profile_grey_matches_rgb_luma(sets):
 
 def test_profile_of_constant_image_is_dc_only():
     centres, profile = radial_dct_profile(np.full((1, 8, 8), 255, np.uint8), bins=4)
-    assert profile[0] > 0 and np.allclose(profile[1:], 0)  # DC term = 8 (orthonormal), every other coefficient 0
-    assert len(centres) == 4
+    np.testing.assert_allclose(centres, [0.125, 0.375, 0.625, 0.875])
+    # The orthonormal DC term of an 8×8 image of ones is 8, every other coefficient 0. The first ring (radius below
+    # a quarter of √(7² + 7²) ≈ 2.47) holds the 8 coefficients (0,0) (0,1) (1,0) (1,1) (0,2) (2,0) (1,2) (2,1).
+    np.testing.assert_allclose(profile, [np.log(9) / 8, 0, 0, 0], atol=1e-6)
+
+
+def scipy_profile(image: np.ndarray, bins: int) -> np.ndarray:
+    """The radial profile of one grey image by its definition, with SciPy's orthonormal DCT-II."""
+    fft = require("scipy.fft")
+    magnitude = np.log1p(np.abs(fft.dctn(image / 255.0, type=2, norm="ortho")))
+    radius = np.hypot(*np.mgrid[0 : image.shape[0], 0 : image.shape[1]])
+    ring = np.minimum((radius / radius.max() * bins).astype(int), bins - 1)
+    return np.array([magnitude[ring == k].mean() for k in range(bins) if (ring == k).any()])
 
 
 def test_profile_odd_size_and_single_image():
-    centres, profile = radial_dct_profile(textured_image(33, rgb=False)[None])
-    assert len(centres) == len(profile) > 0 and np.all(np.isfinite(profile))
+    """An odd-sized image is cropped to even sides (cv2.dct needs them); the profile is SciPy's DCT's."""
+    image = textured_image(33, rgb=False)
+    centres, profile = radial_dct_profile(image[None], bins=16)
+    assert len(centres) == len(profile) == 16
+    np.testing.assert_allclose(profile, scipy_profile(image[:32, :32], 16), rtol=1e-5, atol=1e-6)
 
 
 def test_dct_figure_lines(sets):
@@ -120,7 +134,7 @@ def test_save_figure_writes_png_atomically(sets, tmp_path):
 
 
 def test_save_figure_closes_pyplot_figure(tmp_path):
-    plt = pytest.importorskip("matplotlib.pyplot")
+    plt = require("matplotlib.pyplot")
     fig = plt.figure()
     save_figure(fig, tmp_path / "f.png")
     assert fig.number not in plt.get_fignums()

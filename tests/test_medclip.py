@@ -285,7 +285,7 @@ def test_release_config_is_the_real_architecture():
 def test_download_unzips_atomically(monkeypatch, tmp_path):
     import zipfile
 
-    import hf_robustmed.data.download as download_module
+    import hf_robustmed.download as download_module
 
     def fake_download(url, path, md5=None):
         with zipfile.ZipFile(path, "w") as zipped:

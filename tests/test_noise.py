@@ -5,7 +5,7 @@ import sys
 import warnings
 
 import pandas as pd
-import pytest
+from conftest import require
 
 from hf_robustmed.metrics import RESULT_COLUMNS, UndefinedMetricWarning
 
@@ -39,7 +39,7 @@ def test_importing_the_library_prints_nothing():
 
 
 def test_a_report_warns_once_per_cause_with_a_count(tmp_path):
-    pytest.importorskip("matplotlib")
+    require("matplotlib")
     from hf_robustmed.report import write_report
 
     with warnings.catch_warnings(record=True) as caught:

@@ -14,16 +14,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import go_offline, require
 from PIL import Image
 
-pytest.importorskip("gradio")
-pytest.importorskip("torch")
-pytest.importorskip("open_clip")
-pytest.importorskip("peft")
-pytest.importorskip("pydicom")
-pytest.importorskip("skimage")
-
-from conftest import go_offline  # noqa: E402
+for dependency in ("gradio", "torch", "open_clip", "peft", "pydicom", "skimage"):
+    require(dependency)
 
 from hf_robustmed.data.medmnist import MEDMNIST_INFO  # noqa: E402
 from hf_robustmed.medical_images import scale_to_uint8  # noqa: E402
@@ -248,10 +243,24 @@ def test_every_sample_loads_with_source_and_licence(app):
     assert app.load_sample("ct").format == "DICOM"
 
 
-def test_working_size_keeps_the_channel_format(app):
+def thirds(height: int, width: int) -> np.ndarray:
+    """Black, white, black thirds along the longer side: the centre crop of a shorter-side resize is the white."""
+    wide = width > height
+    index = np.arange(width if wide else height)
+    middle = ((index >= len(index) // 3) & (index < 2 * len(index) // 3)).astype(np.uint8) * 255
+    return np.broadcast_to(middle[None, :] if wide else middle[:, None], (height, width)).copy()
+
+
+def test_working_size_resizes_the_shorter_side_and_crops_the_centre(app):
+    for height, width in [(100, 300), (300, 100), (600, 1800)]:  # bicubic up, bicubic up, Lanczos down
+        out = app.to_working_size(thirds(height, width))
+        assert out.shape == (224, 224)
+        inner = out[:, 4:-4] if width > height else out[4:-4, :]  # resampling rings at the thirds' edges only
+        assert inner.min() >= 250, (height, width)
+        colour = app.to_working_size(np.dstack([thirds(height, width)] * 3))
+        np.testing.assert_array_equal(colour, np.dstack([out] * 3))  # per channel the same
     grey = np.random.default_rng(1).integers(0, 255, (97, 131), dtype=np.uint8)
     assert app.to_working_size(grey).shape == (224, 224)
-    assert app.to_working_size(np.dstack([grey] * 3)).shape == (224, 224, 3)
     square = np.arange(224 * 224, dtype=np.uint32).reshape(224, 224).astype(np.uint8)
     np.testing.assert_array_equal(app.to_working_size(square), square)  # already 224: untouched
 
@@ -488,7 +497,7 @@ def _chromium() -> str:
 
 
 def test_browser_upload_severity_and_leaderboard(url, files):
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = require("playwright.sync_api")
     executable = _chromium()
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as playwright:
@@ -603,7 +612,7 @@ def test_browser_start_to_first_prediction(space_env, files, tmp_path):
     import subprocess
     import time
 
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = require("playwright.sync_api")
     executable = _chromium()
     port = _free_port()
     env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1")

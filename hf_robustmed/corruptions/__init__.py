@@ -6,6 +6,8 @@
 >>> augment = RandomCorruption(suite="medimeta-c", continuous=True, seed=0)   # a training transform
 """
 
+# Importing the operations' modules registers them (their @register_op decorators run).
+from . import artefacts, blur, color, digital, noise, weather  # noqa: F401
 from .api import (
     CorruptionInfo,
     corrupt,
@@ -16,10 +18,10 @@ from .api import (
     list_corruptions,
     list_suites,
     pil_luma,
-    sample_rng,
 )
 from .augment import SEEN_FAMILIES, RandomCorruption, corruption_family, seen_corruptions, split_corruptions
 from .registry import Op, get_op, list_ops, register_op
+from .seeding import sample_rng
 from .suites import MEDIMETA_C_CORRUPTIONS, MEDMNIST_DATASETS, SUITES, Suite, SuiteEntry, get_suite
 
 __all__ = [

@@ -41,7 +41,7 @@ def _zoom_sum(
     c_w: np.ndarray,
     work_t: np.ndarray,
 ) -> None:
-    """``acc_t += clipped_zoom(plane)ᵀ`` for each zoom factor in turn, as ``blur._clipped_zoom`` computes it.
+    """``acc_t += clipped_zoom(plane)ᵀ`` for each zoom factor in turn, as ``filters.clipped_zoom`` computes it.
 
     Transposed (W×H accumulator and work buffer) so that both stages run over contiguous memory: the row stage
     blends two source rows, ``(bottom − top)·w + top``, into a column of the work buffer; the column stage then

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -15,13 +14,12 @@ from PIL import Image
 from .._workers import forkable, single_threaded_worker, worker_context
 from ._common import pil_luma as _luma
 from .registry import Op, get_op, length_scale
-from .suites import SUITES, Suite, SuiteEntry, get_suite
+from .seeding import Key, check_severity, sample_rng
+from .suites import SUITES, get_suite
 
-Key = int | str | tuple
 ImageLike = np.ndarray | Image.Image
 
 MIN_SIDE = 8
-SEVERITIES = (1, 2, 3, 4, 5)
 
 # Pillow modes converted before corrupting; 16-bit and float modes are refused (their scaling is the caller's call).
 _PIL_CONVERSIONS = {"1": "L", "P": "RGBA", "PA": "RGBA", "CMYK": "RGB", "YCbCr": "RGB", "LAB": "RGB", "HSV": "RGB"}
@@ -57,78 +55,6 @@ def describe_corruptions(suite: str | None = None) -> list[CorruptionInfo]:
         op = get_op(entry.op)
         rows.append(CorruptionInfo(name, op.name, op.category, op.random, entry.params, op.param_doc, op.ancestor))
     return rows
-
-
-def _entry(suite: Suite, name: str) -> SuiteEntry:
-    try:
-        return suite.corruptions[name]
-    except KeyError:
-        elsewhere = [s.name for s in SUITES.values() if name in s.corruptions]
-        hint = (
-            f" ({name!r} exists in: {', '.join(elsewhere[:4])}{' …' if len(elsewhere) > 4 else ''})"
-            if elsewhere
-            else ""
-        )
-        raise ValueError(
-            f"unknown corruption {name!r} for suite {suite.name!r}{hint}; valid: {', '.join(suite.corruptions)}"
-        ) from None
-
-
-def _check_severity(severity: Any) -> int | float:
-    """A validated severity: an int in 1..5, or a non-integral float in (1, 5) (an integral float becomes the int).
-
-    Raises:
-        ValueError: On a bool, a non-number, or a value outside [1, 5] (NaN and infinities included).
-    """
-    if isinstance(severity, (bool, np.bool_)) or not isinstance(severity, (int, np.integer, float, np.floating)):
-        raise ValueError(f"severity must be an integer in 1..5 or a float in [1, 5], got {severity!r}")
-    if isinstance(severity, (int, np.integer)):
-        if int(severity) not in SEVERITIES:
-            raise ValueError(f"severity must be in 1..5, got {severity}")
-        return int(severity)
-    value = float(severity)
-    if not 1.0 <= value <= 5.0:  # NaN fails this too
-        raise ValueError(f"severity must be in 1..5 (a float in [1, 5] for a continuous intensity), got {severity!r}")
-    return int(value) if value.is_integer() else value
-
-
-def _severity_words(severity: int | float) -> list[int]:
-    """Seed words of a validated severity: the integer itself, or a marker and the float's 64 bits."""
-    if isinstance(severity, int):
-        return [severity]
-    return [len(SEVERITIES) + 1, int(np.float64(severity).view(np.uint64))]
-
-
-def _stable_int(text: str) -> int:
-    """A 64-bit integer from text that is the same in every process and Python version (never ``hash()``)."""
-    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
-
-
-def _key_words(key: Key) -> list[int]:
-    if isinstance(key, (bool, np.bool_)):
-        raise ValueError(f"sample key must be an int, str or tuple of them, got {key!r}")
-    if isinstance(key, (int, np.integer)):
-        if key < 0:
-            raise ValueError(f"sample key must be non-negative, got {key}")
-        return [0, int(key)]
-    if isinstance(key, str):
-        return [1, _stable_int(key)]
-    if isinstance(key, tuple):
-        return [2, len(key)] + [word for part in key for word in _key_words(part)]
-    raise ValueError(f"sample key must be an int, str or tuple of them, got {type(key).__name__}")
-
-
-def sample_rng(seed: int, key: Key, corruption: str, severity: int | float) -> np.random.Generator:
-    """The generator of one sample's draws: a function of (seed, key, corruption, severity) only.
-
-    It never depends on call order, batch composition or worker count, so any shard of a benchmark can be
-    (re)computed alone with byte-identical results. A float severity (continuous intensity) has its own stream;
-    an integral one is the integer's.
-    """
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    entropy = [int(seed), _stable_int(corruption), *_severity_words(_check_severity(severity)), *_key_words(key)]
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(entropy)))
 
 
 def _as_array(image: ImageLike) -> np.ndarray:
@@ -214,8 +140,8 @@ def corrupt(
     Raises:
         ValueError: On an unknown suite or corruption, a severity outside [1, 5] (or NaN) or an unsupported image.
     """
-    entry = _entry(get_suite(suite), name)
-    severity = _check_severity(severity)
+    entry = get_suite(suite).entry(name)
+    severity = check_severity(severity)
     array = _as_array(image)
     colour, alpha = _split_channels(array)
     op = get_op(entry.op)
@@ -257,8 +183,8 @@ def iter_corrupt(
     Yields:
         Corrupted images in input order.
     """
-    _entry(get_suite(suite), name)
-    _check_severity(severity)
+    get_suite(suite).entry(name)
+    check_severity(severity)
     key_iter = iter(keys) if keys is not None else _count()
     if num_workers <= 0:
         for image in images:

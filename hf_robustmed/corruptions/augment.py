@@ -31,8 +31,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .api import Key, _check_severity, _entry, _key_words, _stable_int, corrupt, list_corruptions
+from .api import corrupt, list_corruptions
 from .registry import get_op
+from .seeding import Key, check_severity, key_words, stable_int
 from .suites import get_suite
 
 SEEN_FAMILIES = ("noise", "digital")
@@ -40,12 +41,12 @@ SEEN_FAMILIES = ("noise", "digital")
 # tables (the noises' exact output laws, ~30 ms each to build) are reused instead of rebuilt for every image.
 INTENSITY_GRID = 16
 FAMILIES = ("noise", "digital", "blur", "color", "artefact", "weather")
-_STREAM = _stable_int("RandomCorruption")
+_STREAM = stable_int("RandomCorruption")
 
 
 def corruption_family(name: str, suite: str | None = None) -> str:
     """The family (operation category) of corruption ``name`` in ``suite``: noise, digital, blur, color, …"""
-    return get_op(_entry(get_suite(suite), name).op).category
+    return get_op(get_suite(suite).entry(name).op).category
 
 
 def split_corruptions(
@@ -108,8 +109,8 @@ class RandomCorruption:
         if not self.corruptions:
             raise ValueError("RandomCorruption needs at least one corruption")
         for name in self.corruptions:
-            _entry(resolved, name)
-        self.severities = tuple(_check_severity(s) for s in severities)
+            resolved.entry(name)
+        self.severities = tuple(check_severity(s) for s in severities)
         if not self.severities:
             raise ValueError("RandomCorruption needs at least one severity")
         self.continuous = bool(continuous)
@@ -130,13 +131,13 @@ class RandomCorruption:
     def draw(self, key: Key) -> tuple[str, int | float] | None:
         """The choice for ``key``: ``(corruption, severity)``, or ``None`` for a clean image. Depends only on
         (seed, key)."""
-        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, _STREAM, *_key_words(key)])))
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([self.seed, _STREAM, *key_words(key)])))
         if rng.random() < self.p_clean:
             return None
         name = self.corruptions[int(rng.integers(len(self.corruptions)))]
         if self.continuous:
             drawn = rng.uniform(min(self.severities), max(self.severities))
-            severity = _check_severity(round(drawn * INTENSITY_GRID) / INTENSITY_GRID)
+            severity = check_severity(round(drawn * INTENSITY_GRID) / INTENSITY_GRID)
         else:
             severity = self.severities[int(rng.integers(len(self.severities)))]
         return name, severity

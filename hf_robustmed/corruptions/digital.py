@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .blur import _gaussian_sigma
+from .filters import gaussian_sigma
 from .registry import register_op
 
 
@@ -90,7 +90,7 @@ def elastic_transform(image: np.ndarray, alpha: float, rng: np.random.Generator,
     fields = []
     for _ in range(2):
         raw = rng.uniform(-max_shift, max_shift, size=(height, width)).astype(np.float32)
-        fields.append(_gaussian_sigma(raw, sigma, border=cv2.BORDER_REFLECT) * np.float32(alpha))
+        fields.append(gaussian_sigma(raw, sigma, border=cv2.BORDER_REFLECT) * np.float32(alpha))
     dx, dy = fields
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     out = cv2.remap(image, grid_x + dx, grid_y + dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)

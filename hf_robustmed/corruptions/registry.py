@@ -3,7 +3,8 @@
 An *operation* is an algorithm (``pil_brightness``, ``hsv_brightness``, ``motion_blur`` ...). A *suite*
 (see :mod:`hf_robustmed.corruptions.suites`) binds public corruption names to operations and gives each one five
 severity parameters. Operations register themselves with :func:`register_op`, timm-style, so adding one is a
-single decorated function.
+single decorated function; ``hf_robustmed.corruptions`` imports the modules of the built-in operations (this
+registry imports none of them).
 
 Every operation has the signature ``fn(image, param, rng, scale) -> image`` where
 
@@ -90,7 +91,6 @@ def register_op(
 
 def get_op(name: str) -> Op:
     """Returns the operation registered as ``name``."""
-    _load_builtin_ops()
     try:
         return _OPS[name]
     except KeyError:
@@ -99,10 +99,4 @@ def get_op(name: str) -> Op:
 
 def list_ops() -> list[str]:
     """Names of all registered operations."""
-    _load_builtin_ops()
     return sorted(_OPS)
-
-
-def _load_builtin_ops() -> None:
-    # Importing the modules runs their @register_op decorators.
-    from . import artefacts, blur, color, digital, noise, weather  # noqa: F401

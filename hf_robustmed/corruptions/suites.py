@@ -62,6 +62,29 @@ class Suite:
     corruptions: dict[str, SuiteEntry] = field(default_factory=dict)
     rgb: bool | None = None
 
+    def entry(self, corruption: str) -> SuiteEntry:
+        """The suite's entry for ``corruption``.
+
+        Raises:
+            ValueError: If the suite has no such corruption; the message names other suites that have it and
+                lists the valid names.
+        """
+        try:
+            return self.corruptions[corruption]
+        except KeyError:
+            raise ValueError(
+                f"unknown corruption {corruption!r} for suite {self.name!r}{_found_in(corruption)}; "
+                f"valid: {', '.join(self.corruptions)}"
+            ) from None
+
+
+def _found_in(corruption: str) -> str:
+    """A hint naming (up to four of) the suites that have ``corruption``, or nothing."""
+    elsewhere = [suite.name for suite in SUITES.values() if corruption in suite.corruptions]
+    if not elsewhere:
+        return ""
+    return f" ({corruption!r} exists in: {', '.join(elsewhere[:4])}{' …' if len(elsewhere) > 4 else ''})"
+
 
 def _zoom(stop: float, step: float) -> tuple[float, ...]:
     # numpy.arange exactly as ImageNet-C: float accumulation decides the list's length and values.

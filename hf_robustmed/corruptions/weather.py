@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from ._common import quantize, to_float
-from .blur import _clipped_zoom, _gaussian_sigma, _imagemagick_q16_to_8bit, _line_filter, _motion_taps
+from .filters import clipped_zoom, gaussian_sigma, imagemagick_q16_to_8bit, line_filter, motion_taps
 from .registry import register_op
 
 
@@ -63,7 +63,7 @@ def fog(image: np.ndarray, param: tuple[float, float], rng: np.random.Generator,
 
 
 def _motion_blur_float(layer: np.ndarray, radius: float, sigma: float, angle: float) -> np.ndarray:
-    return _line_filter(layer, _motion_taps(radius, sigma, angle))[..., 0]
+    return line_filter(layer, motion_taps(radius, sigma, angle))[..., 0]
 
 
 @register_op(
@@ -79,11 +79,11 @@ def snow(image: np.ndarray, param: tuple, rng: np.random.Generator, scale: float
     x = to_float(image) / np.float32(255)
     height, width = x.shape[:2]
     layer = rng.normal(loc, std, size=(height, width, 1)).astype(np.float32)
-    layer = _clipped_zoom(layer[..., 0], float(zoom))
+    layer = clipped_zoom(layer[..., 0], float(zoom))
     layer[layer < threshold] = 0
     layer = np.floor(np.clip(layer, 0, 1) * 255).astype(np.float32)
     angle = float(rng.uniform(-135.0, -45.0))
-    layer = _imagemagick_q16_to_8bit(_motion_blur_float(layer, radius * scale, sigma * scale, angle)) / 255.0
+    layer = imagemagick_q16_to_8bit(_motion_blur_float(layer, radius * scale, sigma * scale, angle)) / 255.0
     layer = layer.astype(np.float32)[..., None]
     grey = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)[..., None] if x.shape[2] == 3 else x
     x = weight * x + (1 - weight) * np.maximum(x, grey * 1.5 + 0.5)
@@ -101,7 +101,7 @@ def snow(image: np.ndarray, param: tuple, rng: np.random.Generator, scale: float
 def spatter(image: np.ndarray, param: tuple, rng: np.random.Generator, scale: float) -> np.ndarray:
     loc, std, sigma, threshold, intensity, mud = param
     x = to_float(image) / np.float32(255)
-    liquid = _gaussian_sigma(rng.normal(loc, std, size=x.shape[:2]).astype(np.float32), sigma * scale)
+    liquid = gaussian_sigma(rng.normal(loc, std, size=x.shape[:2]).astype(np.float32), sigma * scale)
     liquid[liquid < threshold] = 0
     if mud == 0:
         liquid8 = (liquid * 255).astype(np.uint8)
@@ -116,7 +116,7 @@ def spatter(image: np.ndarray, param: tuple, rng: np.random.Generator, scale: fl
         strength *= intensity
         colour = np.array([175, 238, 238], dtype=np.float32)[: x.shape[2]] / 255
         return quantize(x + strength[..., None] * colour, top=1.0)
-    mask = _gaussian_sigma(np.where(liquid > threshold, 1.0, 0.0).astype(np.float32), intensity * scale)
+    mask = gaussian_sigma(np.where(liquid > threshold, 1.0, 0.0).astype(np.float32), intensity * scale)
     mask[mask < 0.8] = 0
     colour = np.array([63, 42, 20], dtype=np.float32)[: x.shape[2]] / 255
     return quantize(x * (1 - mask[..., None]) + colour * mask[..., None], top=1.0)

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from .._optional import require
+from ..download import download
 from .arrays import NpzArray
-from .download import download
 from .source import SourceSplit
 
 ZENODO_URL = "https://zenodo.org/records/7884735/files/{id}.zip?download=1"
@@ -23,6 +23,42 @@ MEDIMETA_DATASETS: dict[str, str] = {
     "oct": "disease class",
     "pbc": "cell class",
     "pneumonia": "disease class",
+}
+# The class names of those tasks in the data's label order (MedIMeta v1.0 info.yaml), for code that has no dataset
+# folder at hand (the Space); loading always reads them from info.yaml.
+MEDIMETA_CLASS_NAMES: dict[str, tuple[str, ...]] = {
+    "aml": (
+        "BAS Basophil",
+        "EBO Erythroblast",
+        "EOS Eosinophil",
+        "KSC Smudge cell",
+        "LYA Lymphocyte (atypical)",
+        "LYT Lymphocyte (typical)",
+        "MMZ Metamyelocyte",
+        "MOB Monoblast",
+        "MON Monocyte",
+        "MYB Myelocyte",
+        "MYO Myeloblast",
+        "NGB Neutrophil (band)",
+        "NGS Neutrophil (segmented)",
+        "PMB Promyelocyte (bilobled)",
+        "PMO Promyelocyte",
+    ),
+    "fundus": ("normal", "abnormal"),
+    "mammo_calc": ("benign", "malignant"),
+    "mammo_mass": ("benign", "malignant"),
+    "oct": ("CNV", "DME", "DRUSEN", "NORMAL"),
+    "pbc": (
+        "neutrophil",
+        "eosinophil",
+        "basophil",
+        "lymphocyte",
+        "monocyte",
+        "immature granulocyte",
+        "erythroblast",
+        "platelet",
+    ),
+    "pneumonia": ("NORMAL", "BACTERIA", "VIRUS"),
 }
 LICENSE = "cc-by-sa-4.0"
 CITATION = (

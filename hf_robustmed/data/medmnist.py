@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..download import download
 from .arrays import NpzArray
-from .download import download
 from .source import SourceSplit
 
 ZENODO_RECORD = "10519652"

@@ -425,7 +425,7 @@ def download_medclip(variant: str = "vit", folder: str | os.PathLike | None = No
     downloaded atomically, its ``pytorch_model.bin`` extracted atomically, and the zip removed. The tokenizer
     (Bio_ClinicalBERT) comes from the Hub at load time.
     """
-    from ..data.download import download
+    from ..download import download
 
     variant = {"rn50": "resnet", "resnet50": "resnet"}.get(variant, variant)
     if variant not in URLS:

@@ -150,7 +150,7 @@ def resolve_checkpoint(identifier: str) -> Path:
     if local.is_file():
         return local
     if re.match(r"^https?://", identifier):
-        from ..data.download import download
+        from ..download import download
 
         return download(identifier, Path(os.path.expanduser(DOWNLOAD_DIR)) / Path(identifier.split("?")[0]).name)
     parts = identifier.split("/")

@@ -25,23 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..files import atomic_path
+from ..files import write_json
 from .plan import count, duration, load_split, suite_of
-from .study import BASE_MODEL, ORIGINAL_REPO, RmcRun, Study, StudyModel
+from .study import AVAILABILITY, BASE_MODEL, ORIGINAL_REPO, RmcRun, Study, StudyModel, evaluation_dir
 
 STEPS = "steps"
-AVAILABILITY = "original/availability.json"
 TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp[^/]*$")  # hf_robustmed.files.atomic_path's temporary names
 
 
 def fingerprint(inputs: dict) -> str:
     return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
 
 
 class Records:
@@ -297,10 +290,6 @@ def available_originals(study: Study) -> list[RmcRun]:
 
 
 # --- 4. evaluation --------------------------------------------------------------------------------------------------
-def evaluation_dir(study: Study, protocol: str, collection: str, model: str) -> Path:
-    return Path(study.out) / "evaluation" / protocol / collection / model
-
-
 def source_benchmarks(study: Study) -> dict:
     """One on-the-fly benchmark per collection: its clean test sources, corrupted in the loader workers."""
     from ..data.benchmarks import BENCHMARKS

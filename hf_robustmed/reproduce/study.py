@@ -24,6 +24,7 @@ ORIGINAL_REPO = "razaimam45/RobustMedCLIP"  # the authors' Hub repo of checkpoin
 ORIGINAL_FILE = "exp-rank-{rank}/vit/fewshot_{fraction}_percent/checkpoints/best_model/model.pth"
 PAPER_FRACTIONS = (10, 30, 75, 100)  # percent of each clean validation split (SPEC §7.1)
 OVERRIDE = "override:"  # architecture key prefix of a model given by spec
+AVAILABILITY = "original/availability.json"  # which of the authors' checkpoints could be fetched (under the output)
 
 
 @dataclass(frozen=True)
@@ -255,3 +256,8 @@ def _check_subset(given: Sequence[str], valid: Sequence[str], what: str) -> None
         raise ValueError(f"unknown {what}(s) {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}")
     if len(set(given)) != len(given):
         raise ValueError(f"a {what} is given twice: {', '.join(given)}")
+
+
+def evaluation_dir(study: Study, protocol: str, collection: str, model: str) -> Path:
+    """The results folder of one model on one collection under one protocol."""
+    return Path(study.out) / "evaluation" / protocol / collection / model

@@ -22,10 +22,9 @@ from types import MappingProxyType
 import pandas as pd
 
 from .. import __version__
-from ..files import atomic_path
+from ..files import atomic_path, write_json
 from .plan import Counts
-from .run import AVAILABILITY, evaluation_dir, write_json
-from .study import MODALITIES, PAPER_FRACTIONS, REFERENCE, RmcRun, Study, StudyModel
+from .study import AVAILABILITY, MODALITIES, PAPER_FRACTIONS, REFERENCE, RmcRun, Study, StudyModel, evaluation_dir
 
 # The headline table of the original README (SPEC §9): CLIP-normalised clean error and mCE, CLIP = 100.
 PAPER_TABLE: Mapping[str, tuple[float, float]] = MappingProxyType(

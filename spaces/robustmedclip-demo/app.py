@@ -40,7 +40,7 @@ import pandas as pd
 from PIL import Image
 
 from hf_robustmed.corruptions import corrupt, format_param, get_suite, list_corruptions, list_suites
-from hf_robustmed.data.medimeta import MEDIMETA_DATASETS
+from hf_robustmed.data.medimeta import MEDIMETA_CLASS_NAMES, MEDIMETA_DATASETS
 from hf_robustmed.data.medmnist import MEDMNIST_INFO
 from hf_robustmed.medical_images import ImageReadError, MedicalImage, read_medical_image
 from hf_robustmed.samples import BUNDLED_SAMPLES, BundledSample
@@ -72,41 +72,6 @@ logger = logging.getLogger("robustmedclip_demo")
 # Datasets: class names (in the data's label order) and corruption suites
 # --------------------------------------------------------------------------------------------------------------------
 
-# MedIMeta v1.0 info.yaml label orders of the tasks the paper evaluates (see hf_robustmed.data.medimeta).
-MEDIMETA_CLASS_NAMES: dict[str, tuple[str, ...]] = {
-    "aml": (
-        "BAS Basophil",
-        "EBO Erythroblast",
-        "EOS Eosinophil",
-        "KSC Smudge cell",
-        "LYA Lymphocyte (atypical)",
-        "LYT Lymphocyte (typical)",
-        "MMZ Metamyelocyte",
-        "MOB Monoblast",
-        "MON Monocyte",
-        "MYB Myelocyte",
-        "MYO Myeloblast",
-        "NGB Neutrophil (band)",
-        "NGS Neutrophil (segmented)",
-        "PMB Promyelocyte (bilobled)",
-        "PMO Promyelocyte",
-    ),
-    "pbc": (
-        "neutrophil",
-        "eosinophil",
-        "basophil",
-        "lymphocyte",
-        "monocyte",
-        "immature granulocyte",
-        "erythroblast",
-        "platelet",
-    ),
-    "fundus": ("normal", "abnormal"),
-    "mammo_calc": ("benign", "malignant"),
-    "mammo_mass": ("benign", "malignant"),
-    "oct": ("CNV", "DME", "DRUSEN", "NORMAL"),
-    "pneumonia": ("NORMAL", "BACTERIA", "VIRUS"),
-}
 MEDIMETA_MODALITIES = {
     "aml": "blood-cell microscopy",
     "pbc": "blood-cell microscopy",

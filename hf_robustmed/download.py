@@ -1,4 +1,8 @@
-"""Downloads with checksum verification, written atomically (a partial download never looks complete)."""
+"""Generic downloads with checksum verification, written atomically (a partial download never looks complete).
+
+Used by the data importers (MedMNIST, MedIMeta) and the model families that fetch released weights (MedCLIP,
+UniMed-CLIP); it depends on nothing of theirs.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from ..files import atomic_path
+from .files import atomic_path
 
 
 def md5sum(path: str | Path, chunk: int = 1 << 20) -> str:
