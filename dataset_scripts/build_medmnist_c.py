@@ -4,8 +4,8 @@
         [--datasets bloodmnist,breastmnist,octmnist,pneumoniamnist,retinamnist] [--download] \\
         [--push-to-hub ORG/MedMNIST-C]
 
-A thin wrapper over ``hf-robustmed build medmnist-c`` and ``hf-robustmed push``; every option of the former
-applies. The paper's five datasets are bloodmnist, breastmnist, octmnist, pneumoniamnist and retinamnist.
+A thin wrapper over ``hf-robustmed build medmnist-c``: every option of it applies, ``--push-to-hub`` included.
+The paper's five datasets are bloodmnist, breastmnist, octmnist, pneumoniamnist and retinamnist.
 """
 
 import sys

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .data.manifest import build_state
 from .data.medmnist import MEDMNIST_INFO
 from .models.open_clip_family import BIOMEDCLIP_REPO
 from .samples import BUNDLED_SAMPLES
@@ -254,9 +254,7 @@ def run_demo(out: str | Path = "demo_out", *, models: str = "auto", progress: bo
             "timm/vit_base_patch16_clip_224.openai`, or `hf-robustmed demo --models real`, for the real models."
         )
     sources, bench, adapter = out / "sources", out / "benchmark", out / "robustmedclip"
-    if not (bench / "benchmark.json").exists() or not json.loads((bench / "benchmark.json").read_text()).get(
-        "complete"
-    ):
+    if build_state(bench) != "complete":
         say("[1/5] writing sources (MedMNIST npz, image folder of bundled medical images)")
         sources.mkdir(parents=True, exist_ok=True)
         write_medmnist_sources(sources)

@@ -1,9 +1,52 @@
-"""Publishing to the Hugging Face Hub: benchmark folders as dataset repos."""
+"""The Hugging Face Hub: benchmark folders as dataset repos, resolved for reading and pushed when built."""
 
 from __future__ import annotations
 
-import json
+from collections.abc import Sequence
 from pathlib import Path
+
+from .data.manifest import CARD, MANIFEST, BenchmarkManifest, build_state, manifest_path
+
+
+def resolve_benchmark(benchmark: str, configs: Sequence[str] | None = None) -> Path:
+    """A local benchmark folder, or a Hub dataset repo downloaded into the cache: its card and manifest, and the
+    files of ``configs`` only (``None``: every config; ``[]``: none).
+
+    Raises:
+        ValueError: For a path that is not a benchmark folder, or a repo that cannot be had (one line, no
+            traceback chain).
+    """
+    path = Path(benchmark).expanduser()
+    if path.is_dir():
+        manifest_path(path)  # names what is missing: a manifest, or the rest of an interrupted build
+        return path
+    if _looks_local(benchmark):
+        raise ValueError(f"no benchmark folder {benchmark!r} (and it is not a Hub repo id ORG/NAME)")
+    return _download(benchmark, configs)
+
+
+def _looks_local(benchmark: str) -> bool:
+    """A path rather than a Hub ``ORG/NAME``: explicit, with more than two parts, or under an existing folder."""
+    parts = Path(benchmark).parts
+    return (
+        benchmark.startswith((".", "/", "~")) or len(parts) != 2 or Path(parts[0]).is_dir() or Path(benchmark).exists()
+    )
+
+
+def _download(repo_id: str, configs: Sequence[str] | None) -> Path:
+    """The card, manifest and ``configs``' files of a Hub benchmark, in the Hub cache."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
+
+    patterns = [CARD, MANIFEST] + [f"{c}/*" for c in (["*"] if configs is None else configs)]
+    try:
+        folder = Path(snapshot_download(repo_id, repo_type="dataset", allow_patterns=patterns))
+    except (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError, OSError) as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"cannot get the benchmark {repo_id!r} from the Hub: {reason}") from None
+    if not (folder / MANIFEST).is_file():
+        raise ValueError(f"the Hub repo {repo_id!r} is not a benchmark (it has no {MANIFEST})")
+    return folder
 
 
 def is_adapter(folder: str | Path) -> bool:
@@ -41,7 +84,7 @@ def push_folder(
     repo_type = repo_type or ("model" if is_adapter(folder) else "dataset")
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-    if (folder / "benchmark.json").exists():
+    if (folder / MANIFEST).exists():
         from .data.card import write_card
 
         write_card(folder, repo_id=repo_id)
@@ -63,14 +106,10 @@ def _check_pushable(folder: Path) -> None:
     """Refuses a missing folder, an unfinished build and an unfinished training run (before anything is done)."""
     if not folder.is_dir():
         raise ValueError(f"folder not found: {folder}")
-    from .data.builder import MANIFEST, STAGING
-
-    manifest = folder / MANIFEST
-    unfinished = (folder / STAGING).is_dir() or (
-        manifest.exists() and not json.loads(manifest.read_text()).get("complete")
-    )
-    if unfinished:
+    if build_state(folder) == "unfinished":
         raise ValueError(f"{folder} holds an unfinished build; rerun the build to complete it before pushing")
+    if build_state(folder) == "complete":
+        BenchmarkManifest.read(folder)  # a damaged manifest is refused before the Hub repo is created
     if (
         is_adapter(folder)
         and (folder / "training_config.yaml").exists()

@@ -30,7 +30,8 @@ from hf_robustmed.data import (
     load_medmnist_c_npz,
 )
 from hf_robustmed.data.benchmarks import medimeta_c_jobs, medmnist_c_jobs
-from hf_robustmed.data.builder import STAGING, BuildJob
+from hf_robustmed.data.builder import BuildJob
+from hf_robustmed.data.manifest import STAGING
 
 datasets = require("datasets")
 
@@ -363,7 +364,7 @@ def test_download_checks_md5_and_keeps_no_bad_file(tmp_path, monkeypatch):
     import io
     import urllib.request
 
-    from hf_robustmed.data import download as downloads
+    from hf_robustmed import download as downloads
 
     payload = b"npz bytes"
 

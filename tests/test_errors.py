@@ -57,7 +57,15 @@ def results_file(tmp_path) -> Path:
 def test_offline_push_is_one_line_and_changes_nothing(tmp_path):
     folder = tmp_path / "bench"
     folder.mkdir()
-    (folder / "benchmark.json").write_text(json.dumps({"complete": True}))
+    manifest = {
+        "name": "bench",
+        "complete": True,
+        "settings": {"seed": 0, "grey": "native", "shard_rows": 1000, "generator": "hf-robustmed test"},
+        "seeding": "per sample",
+        "datasets": {},
+        "configs": {},
+    }
+    (folder / "benchmark.json").write_text(json.dumps(manifest))
     (folder / "README.md").write_text("the card as built\n")
     done = run_cli("push", str(folder), "someone/bench", cwd=tmp_path, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
     assert done.returncode == 2, done.stderr

@@ -16,7 +16,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..data.reader import decode_png
+from ..data.manifest import BenchmarkManifest
+from ..data.reader import SHARD_COLUMNS, ShardRows, decode_png
 from ..files import atomic_path
 from .sampling import FewShotManifest, stratified_fraction
 
@@ -43,27 +44,32 @@ class DatasetRows:
         )
 
 
-def find_dataset(manifests: dict[Path, dict], dataset: str) -> tuple[Path, list[str]]:
+def find_dataset(manifests: dict[Path, BenchmarkManifest], dataset: str) -> tuple[Path, list[str]]:
     """The benchmark folder that holds ``dataset`` and its class names, from the folders' build manifests."""
     for folder, manifest in manifests.items():
-        info = manifest["datasets"].get(dataset)
+        info = manifest.datasets.get(dataset)
         if info is not None:
-            if info.get("multilabel"):
+            if info.multilabel:
                 raise ValueError(f"{dataset} is multi-label; the joint training set needs single-label datasets")
-            return folder, list(info["class_names"])
-    names = sorted({d for manifest in manifests.values() for d in manifest["datasets"]})
+            return folder, list(info.class_names)
+    names = sorted({d for manifest in manifests.values() for d in manifest.datasets})
     raise ValueError(f"dataset {dataset!r} is in none of the benchmarks; they hold: {', '.join(names)}")
 
 
 def read_clean_rows(folder: Path, dataset: str, class_names: list[str], split: str) -> DatasetRows:
-    """All rows of ``{dataset}-clean``'s ``split`` (images kept encoded)."""
+    """All rows of ``{dataset}-clean``'s ``split``, in stored order, images kept PNG-encoded.
+
+    The shards are those the benchmark reader finds (:class:`~hf_robustmed.data.reader.ShardRows`); their image
+    bytes are kept as stored instead of decoded.
+    """
     import pyarrow.parquet as pq
 
-    files = sorted((folder / f"{dataset}-clean").glob(f"{split}-*.parquet"))
-    if not files:
-        raise ValueError(f"{folder} has no {split!r} split for {dataset}-clean (build the benchmark with that split)")
-    tables = [pq.read_table(file, columns=["image", "label", "index"]) for file in files]
-    images = [cell["bytes"] for table in tables for cell in table.column("image").to_pylist()]
+    try:
+        shards = ShardRows(folder, f"{dataset}-clean", split)
+    except ValueError as error:
+        raise ValueError(f"{error} (build the benchmark with the {split!r} split)") from None
+    tables = [pq.read_table(file, columns=SHARD_COLUMNS, memory_map=True) for file in shards.files]
+    images = [blob for table in tables for blob in table.column("image").combine_chunks().field("bytes").to_pylist()]
     labels = np.concatenate([np.asarray(t.column("label").to_pylist(), np.int64) for t in tables])
     indices = np.concatenate([np.asarray(t.column("index").to_pylist(), np.int64) for t in tables])
     return DatasetRows(dataset, class_names, images, labels, indices)
@@ -145,7 +151,7 @@ def build_joint_set(
         raise ValueError(f"datasets listed twice: {list(datasets)}")
     class_names, offsets, train, chosen, manifests = {}, {}, {}, {}, {}
     offset = 0
-    built = {folder: json.loads((folder / "benchmark.json").read_text()) for folder in benchmarks}
+    built = {folder: BenchmarkManifest.read(folder) for folder in benchmarks}
     for dataset in datasets:
         folder, names = find_dataset(built, dataset)
         pool = read_clean_rows(folder, dataset, names, split)

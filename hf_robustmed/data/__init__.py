@@ -3,6 +3,7 @@
 from .arrays import NpzArray
 from .builder import BuildReport, build_benchmark, plan_configs
 from .imagefolder import load_image_dataset
+from .manifest import BenchmarkManifest
 from .medimeta import MEDIMETA_DATASETS, load_medimeta, load_medimeta_c_npz
 from .medmnist import MEDMNIST_INFO, load_medmnist, load_medmnist_c_npz
 from .source import SourceSplit
@@ -10,6 +11,7 @@ from .source import SourceSplit
 __all__ = [
     "MEDIMETA_DATASETS",
     "MEDMNIST_INFO",
+    "BenchmarkManifest",
     "BuildReport",
     "NpzArray",
     "SourceSplit",

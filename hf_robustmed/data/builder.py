@@ -38,12 +38,11 @@ from .. import __version__
 from .._workers import forkable, single_threaded_worker, worker_context
 from ..corruptions import corrupt, get_suite
 from ..files import atomic_path
+from .card import render_card
+from .manifest import CARD, MANIFEST, STAGING, BenchmarkManifest, BuildSettings, DatasetInfo
 from .png import encode_png
 from .source import SourceSplit
 
-MANIFEST = "benchmark.json"
-STAGING = ".staging"  # hidden: datasets' data-file discovery skips names starting with a dot
-CARD = "README.md"
 GREY_MODES = ("native", "rgb")
 
 
@@ -273,21 +272,22 @@ def build_fingerprint(folder: str | Path) -> str:
     Raises:
         ValueError: If the folder holds no complete build, or one made before builds were fingerprinted.
     """
-    path = Path(folder) / MANIFEST
-    if not path.is_file():
-        raise ValueError(f"{folder} holds no complete benchmark build (no {MANIFEST})")
-    manifest = json.loads(path.read_text())
-    if not manifest.get("complete"):
-        raise ValueError(f"{folder} holds an unfinished build; rerun the build to complete it")
-    if "fingerprint" not in manifest:
+    manifest = BenchmarkManifest.read(folder)
+    if manifest.fingerprint is None:
         raise ValueError(
             f"{folder} was built by an older hf-robustmed without a build fingerprint; rebuild it (build … --overwrite)"
         )
-    return manifest["fingerprint"]
+    return manifest.fingerprint
 
 
-def _read_manifest(path: Path) -> dict | None:
-    return json.loads(path.read_text()) if path.is_file() else None
+def _read_manifest(path: Path) -> BenchmarkManifest | None:
+    """A build's manifest (staged or published), if there is one."""
+    if not path.is_file():
+        return None
+    try:
+        return BenchmarkManifest.load(path)
+    except ValueError as error:
+        raise ValueError(f"{error}; or delete {path.parent} to build afresh") from None
 
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -316,11 +316,11 @@ def _claim(out_dir: Path, fingerprint: str, settings: dict, overwrite: bool) -> 
                 "hf-robustmed build; build into a new or empty folder"
             )
         return
-    others = [m for m in manifests if m.get("fingerprint") != fingerprint]
+    others = [m for m in manifests if m.fingerprint != fingerprint]
     if not others:
         return
     if not overwrite:
-        changed = _differences(others[0].get("settings", {}), settings) or ["its fingerprint"]
+        changed = _differences(others[0].settings.to_dict(), settings) or ["its fingerprint"]
         raise ValueError(
             f"{out_dir} holds another build (differences: {'; '.join(changed)}); its shards would be mixed with this "
             "one's. Build into a new folder, or pass overwrite=True (CLI: --overwrite) to delete that build and start "
@@ -329,9 +329,9 @@ def _claim(out_dir: Path, fingerprint: str, settings: dict, overwrite: bool) -> 
     _remove_build(out_dir, manifests)
 
 
-def _remove_build(out_dir: Path, manifests: list[dict]) -> None:
+def _remove_build(out_dir: Path, manifests: list[BenchmarkManifest]) -> None:
     """Deletes a build: its config folders first (without them the card loads nothing), then card and manifests."""
-    for config in sorted({name for manifest in manifests for name in manifest.get("configs", {})}):
+    for config in sorted({name for manifest in manifests for name in manifest.configs}):
         if not config or config.startswith(".") or "/" in config or "\\" in config:
             raise ValueError(f"{out_dir}/{MANIFEST} names a config {config!r} that is not a folder name; not deleting")
         _remove_tree(out_dir / config)
@@ -397,7 +397,7 @@ def build_benchmark(
     staging = out_dir / STAGING
     if not _is_complete(out_dir, report.fingerprint):
         staging.mkdir(exist_ok=True)
-        _write_json(staging / MANIFEST, manifest)
+        manifest.write(staging / MANIFEST)
         for stale in staging.glob("*/.*.tmp*"):  # left by a killed build; the shard itself is redone
             stale.unlink()
     pending = _pending(jobs, plans, out_dir, shard_rows, report)
@@ -433,7 +433,7 @@ def _run(tasks, num_workers: int):
 
 def _is_complete(out_dir: Path, fingerprint: str) -> bool:
     published = _read_manifest(out_dir / MANIFEST)
-    return bool(published and published.get("complete") and published.get("fingerprint") == fingerprint)
+    return bool(published and published.complete and published.fingerprint == fingerprint)
 
 
 def _shard_done(out_dir: Path, config: str, split: str, shard: int, shards: int) -> bool:
@@ -486,58 +486,47 @@ def _tasks(pending, staging: Path, seed: int, grey: str, shard_rows: int):
             )
 
 
-def _manifest(name: str, settings: dict, report: BuildReport, jobs, plans) -> dict:
-    datasets_info = {}
+def _manifest(name: str, settings: dict, report: BuildReport, jobs, plans) -> BenchmarkManifest:
+    """The build's manifest, not yet complete; a dataset's first job describes it, each job adds its split."""
+    datasets_info: dict[str, DatasetInfo] = {}
     for job in jobs:
-        source = job.source
-        entry = datasets_info.setdefault(
-            source.dataset,
-            {
-                "class_names": list(source.class_names),
-                "multilabel": source.multilabel,
-                "license": source.license,
-                "citation": source.citation,
-                "homepage": source.homepage,
-                "description": source.description,
-                "suite": job.suite,
-                "rgb": source.rgb or settings["grey"] == "rgb",
-                "source_rgb": source.rgb,
-                "splits": {},
-                "corruptions": sorted(
-                    {p.corruption for p in plans[id(job)] if p.corruption != "clean"},
-                    key=[p.corruption for p in plans[id(job)]].index,
-                ),
-            },
+        source, corruptions = job.source, [p.corruption for p in plans[id(job)]]
+        info = datasets_info.get(source.dataset) or DatasetInfo(
+            class_names=tuple(source.class_names),
+            multilabel=source.multilabel,
+            license=source.license,
+            citation=source.citation,
+            homepage=source.homepage,
+            description=source.description,
+            suite=job.suite,
+            rgb=source.rgb or settings["grey"] == "rgb",
+            source_rgb=source.rgb,
+            splits={},
+            corruptions=tuple(sorted({c for c in corruptions if c != "clean"}, key=corruptions.index)),
         )
-        entry["splits"][source.split] = len(source)
-    return {
-        "name": name,
-        "complete": False,
-        "fingerprint": report.fingerprint,
-        "settings": settings,
-        "seeding": "per sample: numpy SeedSequence([seed, corruption, severity, (dataset, split, row)])",
-        "datasets": datasets_info,
-        "configs": report.configs,
-    }
+        info.splits[source.split] = len(source)
+        datasets_info[source.dataset] = info
+    return BenchmarkManifest(
+        name=name,
+        complete=False,
+        fingerprint=report.fingerprint,
+        settings=BuildSettings.from_dict(settings),
+        seeding="per sample: numpy SeedSequence([seed, corruption, severity, (dataset, split, row)])",
+        datasets=datasets_info,
+        configs=report.configs,
+    )
 
 
-def _write_json(path: Path, data: dict) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data, indent=1))
-
-
-def _publish(out_dir: Path, manifest: dict) -> None:
+def _publish(out_dir: Path, manifest: BenchmarkManifest) -> None:
     """Makes a finished build loadable: the card (declaring every config), each config folder renamed into place
     from the staging area, then the manifest marked complete. A kill in between leaves a build a rerun completes."""
-    from .card import render_card
-
     with atomic_path(out_dir / CARD) as tmp:
         tmp.write_text(render_card(manifest))
     staging = out_dir / STAGING
-    for config in manifest["configs"]:
+    for config in manifest.configs:
         staged = staging / config
         if staged.is_dir():
             _remove_tree(out_dir / config)
             staged.rename(out_dir / config)
-    _write_json(out_dir / MANIFEST, {**manifest, "complete": True})
+    manifest.completed().write(out_dir / MANIFEST)
     _remove_tree(staging)

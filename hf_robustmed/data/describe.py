@@ -1,16 +1,20 @@
-"""Figures describing a built benchmark: gallery (Figure 1), DCT spectra (Figure 2), intensity densities (Figure 5C)."""
+"""What the description figures of a built benchmark show (gallery, DCT spectra, intensity densities), read from it.
+
+This module only reads images; the figures themselves are drawn by :mod:`hf_robustmed.figures` (``hf-robustmed
+describe`` puts the two together), so that the data layer does not depend on plotting.
+"""
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..figures import SEVERITY_COLUMNS, dct_spectrum_figure, image_grid, intensity_density_figure, save_figure
-from ..files import write_image
-from .builder import MANIFEST
+from .manifest import BenchmarkManifest
 from .reader import iter_rows
+
+SEVERITIES = (1, 2, 3, 4, 5)
 
 
 def read_config_images(folder: str | Path, config: str, split: str = "test", limit: int = 64) -> np.ndarray:
@@ -23,49 +27,58 @@ def read_config_images(folder: str | Path, config: str, split: str = "test", lim
     return np.stack(images)
 
 
-def describe_benchmark(
-    folder: str | Path, out_dir: str | Path, *, severity: int = 3, limit: int = 64, split: str = "test"
-) -> list[Path]:
-    """Writes, per dataset of a built benchmark, its gallery, DCT-spectrum and intensity-density figures (PNG)."""
-    folder, out_dir = Path(folder), Path(out_dir)
-    manifest_path = folder / MANIFEST
-    if not manifest_path.exists():
-        raise ValueError(f"{folder} is not a benchmark built by hf-robustmed (no {MANIFEST})")
-    manifest = json.loads(manifest_path.read_text())
-    written = []
-    for dataset, info in manifest["datasets"].items():
-        if split not in info["splits"]:
+@dataclass(frozen=True)
+class DatasetSample:
+    """The first images of one dataset's split in a benchmark: clean, and of each corruption at each severity built.
+
+    Attributes:
+        dataset: The dataset id.
+        title: ``{benchmark} · {dataset}``, the figures' heading.
+        clean: The clean images, ``N×H×W[×3]`` uint8.
+        corrupted: Corruption → severity → images (the severities built), corruptions in suite order.
+    """
+
+    dataset: str
+    title: str
+    clean: np.ndarray
+    corrupted: dict[str, dict[int, np.ndarray]]
+
+    def gallery_rows(self) -> list[tuple[str, list[np.ndarray]]]:
+        """One row per corruption: the first clean image, then its first image at severities 1–5 (a white tile
+        where a severity was not built)."""
+        blank = np.full_like(self.clean[0], 255)
+        return [
+            (name, [self.clean[0], *(levels[s][0] if s in levels else blank for s in SEVERITIES)])
+            for name, levels in self.corrupted.items()
+        ]
+
+    def at_severity(self, severity: int) -> dict[str, np.ndarray]:
+        """Per corruption built, its images at ``severity`` (its highest severity built when that one was not)."""
+        return {name: levels.get(severity, levels[max(levels)]) for name, levels in self.corrupted.items() if levels}
+
+
+def sample_benchmark(folder: str | Path, *, limit: int = 64, split: str = "test") -> list[DatasetSample]:
+    """The first ``limit`` images of ``split`` of every dataset of a built benchmark that has that split.
+
+    Raises:
+        ValueError: If the folder holds no complete benchmark, or none of its datasets has ``split``.
+    """
+    folder = Path(folder)
+    manifest = BenchmarkManifest.read(folder)
+    samples = []
+    for dataset, info in manifest.datasets.items():
+        if split not in info.splits:
             continue
+        corrupted = {
+            corruption: {
+                s: read_config_images(folder, f"{dataset}-{corruption}-{s}", split, limit)
+                for s in SEVERITIES
+                if f"{dataset}-{corruption}-{s}" in manifest.configs
+            }
+            for corruption in info.corruptions
+        }
         clean = read_config_images(folder, f"{dataset}-clean", split, limit)
-        rows, chosen = [], {}
-        for corruption in info["corruptions"]:
-            levels = [s for s in range(1, 6) if f"{dataset}-{corruption}-{s}" in manifest["configs"]]
-            cells = {s: read_config_images(folder, f"{dataset}-{corruption}-{s}", split, limit) for s in levels}
-            rows.append(
-                (
-                    corruption,
-                    [clean[0]] + [cells[s][0] if s in cells else np.full_like(clean[0], 255) for s in range(1, 6)],
-                )
-            )
-            if cells:
-                chosen[corruption] = cells.get(severity, cells[max(cells)])
-        title = f"{manifest['name']} · {dataset}"
-        written.append(
-            write_image(image_grid(rows, SEVERITY_COLUMNS, tile=128, title=title), out_dir / f"{dataset}_gallery.png")
-        )
-        if chosen:
-            written.append(
-                save_figure(
-                    dct_spectrum_figure(clean, chosen, title=f"{title}: average DCT spectrum (severity {severity})"),
-                    out_dir / f"{dataset}_dct_spectrum.png",
-                )
-            )
-            written.append(
-                save_figure(
-                    intensity_density_figure(clean, chosen, title=f"{title}: pixel intensities (severity {severity})"),
-                    out_dir / f"{dataset}_intensity_density.png",
-                )
-            )
-    if not written:
+        samples.append(DatasetSample(dataset, f"{manifest.name} · {dataset}", clean, corrupted))
+    if not samples:
         raise ValueError(f"{folder} has no {split} split to describe")
-    return written
+    return samples
