@@ -208,11 +208,13 @@ def _gallery(args: argparse.Namespace) -> int:
 
 
 def _configure_build(parser: argparse.ArgumentParser) -> None:
+    from .data.benchmarks import BENCHMARKS
+    from .data.builder import GREY_MODES
+
     parser.add_argument(
         "benchmark",
-        choices=["medmnist-c", "medimeta-c", "medmnist-c-release", "medimeta-c-release", "image-dataset"],
-        help="what to build: a benchmark from its sources, an import of a published release, or "
-        "any Hugging Face image-classification dataset / image folder",
+        choices=list(BENCHMARKS),
+        help="what to build: " + "; ".join(f"{key}: {definition.help}" for key, definition in BENCHMARKS.items()),
     )
     _output_arg(parser, "out", "output folder (Hub dataset-repo layout); a rerun resumes")
     parser.add_argument(
@@ -249,89 +251,27 @@ def _configure_build(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shard-rows", type=int, default=1000, help="images per Parquet shard")
     parser.add_argument(
         "--grey",
-        choices=["native", "rgb"],
+        choices=GREY_MODES,
         help="store grey images as one channel or RGB "
         "(default: the benchmark's own; native for MedMNIST-C, rgb for MediMeta-C)",
     )
     parser.add_argument("--download", action="store_true", help="download missing sources (Zenodo, checksummed)")
     parser.add_argument("--name", help="benchmark name for the card (default: the benchmark's)")
+    parser.add_argument(
+        "--push-to-hub",
+        metavar="ORG/NAME",
+        help="once built, upload the folder to this Hub dataset repo, as `hf-robustmed push` does "
+        "(default: build only)",
+    )
 
 
 def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def _medmnist_size_hint(source_root: str, size: int) -> str:
-    """A hint naming the ``--size`` of the MedMNIST files that are in ``source_root`` when ``size``'s are not.
-
-    Returns:
-        ``"… found: pass --size 28"``, or ``""`` when no file of another size is there.
-    """
-    from .data.medmnist import MEDMNIST_INFO, SIZES, medmnist_filename
-
-    root = Path(source_root)
-    found = {
-        other: sorted(flag for flag in MEDMNIST_INFO if (root / medmnist_filename(flag, other)).is_file())
-        for other in SIZES
-        if other != size
-    }
-    found = {other: flags for other, flags in found.items() if flags}
-    if not found:
-        return ""
-    sizes = ", ".join(
-        f"{other} px ({', '.join(medmnist_filename(f, other) for f in flags[:3])}{', …' if len(flags) > 3 else ''})"
-        for other, flags in found.items()
-    )
-    return f"{root} holds MedMNIST files of another size: {sizes}; pass --size {next(iter(found))} to build from them"
-
-
-def build_jobs(args: argparse.Namespace) -> tuple[list, str, str]:
-    """The build jobs, benchmark name and grey mode that ``hf-robustmed build`` arguments describe."""
-    from .data import load_image_dataset, load_medimeta_c_npz, load_medmnist_c_npz
-    from .data.benchmarks import get_benchmark
-    from .data.builder import BuildJob
-
-    severities = tuple(int(s) for s in _csv(args.severities) or ())
-    datasets, corruptions, splits = _csv(args.datasets), _csv(args.corruptions), _csv(args.splits)
-    if args.benchmark in ("medmnist-c", "medimeta-c"):
-        definition = get_benchmark(args.benchmark)
-        kwargs = dict(datasets=datasets, corruptions=corruptions, severities=severities, download=args.download)
-        if splits:
-            kwargs["splits"] = splits
-        if args.benchmark == "medmnist-c":
-            kwargs["size"] = args.size
-        try:
-            jobs = definition.jobs(args.source_root, **kwargs)
-        except ValueError as error:
-            hint = _medmnist_size_hint(args.source_root, args.size) if args.benchmark == "medmnist-c" else ""
-            if not hint:
-                raise
-            raise ValueError(f"{error}; {hint}") from None
-        return jobs, args.name or definition.name, args.grey or definition.grey
-    if args.benchmark.endswith("-release"):
-        if not args.clean_root:
-            raise ValueError("importing a release needs --clean-root (the clean sources, to check labels and order)")
-        if not datasets:
-            raise ValueError("importing a release needs --datasets")
-        jobs = []
-        for dataset in datasets:
-            for split in splits or ["test"]:
-                if args.benchmark == "medmnist-c-release":
-                    source = load_medmnist_c_npz(args.source_root, dataset, clean_root=args.clean_root, size=args.size)
-                else:
-                    source = load_medimeta_c_npz(args.source_root, dataset, split, source_root=args.clean_root)
-                jobs.append(BuildJob(source, None, tuple(corruptions) if corruptions else None, severities))
-        name = "MedMNIST-C" if args.benchmark == "medmnist-c-release" else "MediMeta-C"
-        return jobs, args.name or name, args.grey or ("native" if args.benchmark == "medmnist-c-release" else "rgb")
-    jobs = []
-    for split in splits or ["test"]:
-        source = (
-            load_image_dataset(args.source_root, split)
-            if not Path(args.source_root).is_dir()
-            else load_image_dataset("imagefolder", split, data_dir=args.source_root)
-        )
-        jobs.append(BuildJob(source, args.suite, tuple(corruptions) if corruptions else None, severities))
-    return jobs, args.name or f"{jobs[0].source.dataset}-C", args.grey or "native"
+def _severities(value: str | None) -> tuple[int, ...]:
+    """``"1,3"`` → ``(1, 3)``; all five when not given."""
+    return tuple(int(s) for s in _csv(value) or ()) or (1, 2, 3, 4, 5)
 
 
 @command(
@@ -341,8 +281,22 @@ def build_jobs(args: argparse.Namespace) -> tuple[list, str, str]:
 )
 def _build(args: argparse.Namespace) -> int:
     from .data import build_benchmark
+    from .data.benchmarks import benchmark_jobs
 
-    jobs, name, grey = build_jobs(args)
+    jobs, name, grey = benchmark_jobs(
+        args.benchmark,
+        args.source_root,
+        datasets=_csv(args.datasets),
+        corruptions=_csv(args.corruptions),
+        severities=_severities(args.severities),
+        splits=_csv(args.splits),
+        size=args.size,
+        clean_root=args.clean_root,
+        suite=args.suite,
+        download=args.download,
+        name=args.name,
+        grey=args.grey,
+    ).astuple()
     if not jobs:
         raise ValueError("nothing to build: no dataset has the requested corruptions")
     report = build_benchmark(
@@ -359,6 +313,10 @@ def _build(args: argparse.Namespace) -> int:
         f"{name}: {len(report.configs)} configs in {report.out_dir} "
         f"({report.shards_written} shards written, {report.shards_skipped} already there)"
     )
+    if args.push_to_hub:
+        from .hub import push_folder
+
+        print(push_folder(report.out_dir, args.push_to_hub))
     return 0
 
 
@@ -396,12 +354,23 @@ def _configure_describe(parser: argparse.ArgumentParser) -> None:
 
 @command("describe", "figures of a built benchmark: gallery, DCT spectra, intensity densities", _configure_describe)
 def _describe(args: argparse.Namespace) -> int:
-    from .data.describe import describe_benchmark
+    from .data.describe import sample_benchmark
+    from .figures import SEVERITY_COLUMNS, dct_spectrum_figure, image_grid, intensity_density_figure, save_figure
+    from .files import write_image
 
-    for path in describe_benchmark(
-        args.folder, args.output, severity=args.severity, limit=args.limit, split=args.split
-    ):
-        print(f"wrote {path}")
+    out, severity = Path(args.output), args.severity
+    for sample in sample_benchmark(args.folder, limit=args.limit, split=args.split):
+        gallery = image_grid(sample.gallery_rows(), SEVERITY_COLUMNS, tile=128, title=sample.title)
+        print(f"wrote {write_image(gallery, out / f'{sample.dataset}_gallery.png')}")
+        chosen = sample.at_severity(severity)
+        if not chosen:
+            continue
+        for figure, what, file in (
+            (dct_spectrum_figure, "average DCT spectrum", "dct_spectrum"),
+            (intensity_density_figure, "pixel intensities", "intensity_density"),
+        ):
+            drawn = figure(sample.clean, chosen, title=f"{sample.title}: {what} (severity {severity})")
+            print(f"wrote {save_figure(drawn, out / f'{sample.dataset}_{file}.png')}")
     return 0
 
 
@@ -466,6 +435,8 @@ def _seen_held_out(results: str, out: Path, pairs: Sequence[str], reference: str
 
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    from .data.benchmarks import clean_sources
+
     parser.add_argument(
         "--models", required=True, help="comma-separated registry names or specs (hf-hub:…, local-dir:…)"
     )
@@ -473,7 +444,7 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument("--benchmark", help="benchmark folder or Hub dataset repo id")
     where.add_argument(
         "--source",
-        choices=["medmnist-c", "medimeta-c", "image-dataset"],
+        choices=clean_sources(),
         help="evaluate clean sources (--source-root) with every corruption made on the fly, nothing "
         "built or stored: MedMNIST npz files, MedIMeta folders, or a Hugging Face image dataset / "
         "image folder (with --suite)",
@@ -545,21 +516,19 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.source:
         if not args.source_root:
             raise ValueError("--source needs --source-root (the folder of the clean sources)")
-        build_args = argparse.Namespace(
-            benchmark=args.source,
-            source_root=args.source_root,
-            clean_root=None,
-            datasets=args.datasets,
-            corruptions=args.corruptions,
-            severities=args.severities or "1,2,3,4,5",
-            splits=args.split,
+        from .data.benchmarks import benchmark_jobs
+
+        jobs, name, grey = benchmark_jobs(
+            args.source,
+            args.source_root,
+            datasets=_csv(args.datasets),
+            corruptions=_csv(args.corruptions),
+            severities=_severities(args.severities),
+            splits=[args.split],
             size=args.size,
             suite=args.suite,
-            grey=None,
             download=args.download,
-            name=None,
-        )
-        jobs, name, grey = build_jobs(build_args)
+        ).astuple()
         benchmark = SourceBenchmark(jobs, name=name, seed=args.seed, grey=grey)
     severities = [int(s) for s in _csv(args.severities)] if args.severities else None
     results = evaluate(
@@ -594,9 +563,17 @@ def _print_evaluation_summary(out: Path, results) -> None:
 
 
 def _configure_train(parser: argparse.ArgumentParser) -> None:
+    """The options of :class:`~hf_robustmed.adaptation.config.TrainConfig`, through transformers' HfArgumentParser.
+
+    Without transformers (an install without the ``adapt`` extra) the command stays listed and says what it needs.
+    """
     from .adaptation.config import add_config_arguments
 
-    add_config_arguments(parser)
+    try:
+        add_config_arguments(parser)
+    except ImportError as error:
+        parser.description = f"{parser.description}. {error}"
+        parser.set_defaults(missing_extra=str(error))
 
 
 @command(
@@ -605,6 +582,8 @@ def _configure_train(parser: argparse.ArgumentParser) -> None:
     _configure_train,
 )
 def _train(args: argparse.Namespace) -> int:
+    if getattr(args, "missing_extra", None):
+        raise ImportError(args.missing_extra)
     from .adaptation.config import config_from_args
     from .adaptation.train import train
 
@@ -720,37 +699,37 @@ def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str
     return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *map(line, rows)])
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``hf-robustmed`` parser with every command.
+
+    Args:
+        only: Configure the options of this command alone (the others are listed with their help but take no
+            options): a command line names one command, and some commands' options import heavy libraries
+            (``train``'s come from transformers' HfArgumentParser).
+    """
     parser = argparse.ArgumentParser(prog="hf-robustmed", description="Robustness of medical vision-language models.")
     parser.add_argument("--version", action="version", version=f"hf-robustmed {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, configure, fn) in _COMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
-        configure(sub)
-        standardise_output_option(sub, file=name in _OUTPUT_FILE_COMMANDS)
+        if only is None or name == only:
+            configure(sub)
+            standardise_output_option(sub, file=name in _OUTPUT_FILE_COMMANDS)
         sub.set_defaults(run=fn)
     return parser
 
 
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The command an ``hf-robustmed`` command line names (its first word that is not an option), if any."""
+    return next((word for word in argv if not word.startswith("-")), None)
+
+
 def build_script(benchmark: str, argv: Sequence[str]) -> int:
-    """``hf-robustmed build BENCHMARK …`` then, with ``--push-to-hub ORG/NAME``, ``hf-robustmed push``.
+    """``hf-robustmed build BENCHMARK …`` (with ``--push-to-hub ORG/NAME``, then pushed to the Hub).
 
     The entry point of ``dataset_scripts/build_*.py``.
     """
-    argv = list(argv)
-    repo = None
-    if "--push-to-hub" in argv:
-        at = argv.index("--push-to-hub")
-        if at + 1 >= len(argv):
-            print("--push-to-hub needs ORG/NAME", file=sys.stderr)
-            return 2
-        repo = argv.pop(at + 1)
-        argv.pop(at)
-    code = main(["build", benchmark, *argv])
-    if code == 0 and repo:
-        args = build_parser().parse_args(["build", benchmark, *argv])
-        code = main(["push", args.out, repo])
-    return code
+    return main(["build", benchmark, *argv])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -763,7 +742,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     from .errors import debug_requested, user_message
 
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _command_of(argv)
+    args = build_parser(only=command if command in _COMMANDS else None).parse_args(argv)
     try:
         return args.run(args)
     except Exception as error:

@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import textured_image
+from conftest import require, textured_image
 from PIL import Image
 
 from hf_robustmed.cli import main
@@ -222,8 +222,23 @@ def test_train_help_shows_defaults_and_a_real_on_off_flag(capsys):
     assert on.normalize_image_features is True and on.benchmarks == ["a", "b"]
     assert parser.parse_args(["train", "--no-normalize-image-features"]).normalize_image_features is False
     unset = parser.parse_args(["train"])
-    assert unset.normalize_image_features is None  # unset: a YAML file's value stays
+    assert not hasattr(unset, "normalize_image_features")  # unset: a YAML file's value stays
+    assert "--output_dir" not in text and "--normalize_image_features" not in text  # the dashed spelling only
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "--normalize-image-features", "true"])  # an on/off flag takes no value
     assert config_from_args(on).normalize_image_features and not TrainConfig().normalize_image_features
+
+
+def test_without_transformers_train_says_what_it_needs_and_other_commands_work(monkeypatch, capsys):
+    from hf_robustmed.adaptation import config
+
+    def missing(parser):
+        raise ImportError("the training command line needs transformers: pip install 'hf-robustmed[adapt]'")
+
+    monkeypatch.setattr(config, "add_config_arguments", missing)
+    assert main(["train"]) == 2
+    assert "pip install 'hf-robustmed[adapt]'" in capsys.readouterr().err
+    assert main(["corruptions"]) == 0 and "gaussian_noise" in capsys.readouterr().out
 
 
 def test_convert_rmc_takes_the_output_folder_as_an_option(capsys):
@@ -261,6 +276,45 @@ def test_build_hints_at_size_when_only_other_sizes_are_there(tmp_path, capsys):
     assert "--size" not in capsys.readouterr().err  # nothing of another size: no hint
 
 
+def test_build_choices_are_the_benchmark_registry(capsys):
+    from hf_robustmed.data.benchmarks import BENCHMARKS, BenchmarkDefinition, medmnist_c_jobs
+
+    def choices():
+        build = _subparsers()["build"]
+        return next(a for a in build._actions if a.dest == "benchmark").choices
+
+    assert list(choices()) == list(BENCHMARKS) and "image-dataset" in choices()
+    BENCHMARKS["extra-c"] = BenchmarkDefinition("Extra-C", medmnist_c_jobs, "native", "a registered one")
+    try:
+        assert "extra-c" in choices()
+    finally:
+        del BENCHMARKS["extra-c"]
+    with pytest.raises(SystemExit):
+        main(["build", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--push-to-hub ORG/NAME" in text and "(default: build only)" in text
+
+
+def test_build_pushes_what_it_built_with_push_to_hub(tmp_path, monkeypatch, capsys):
+    from data_fixtures import write_medmnist
+
+    from hf_robustmed import hub
+
+    pushed = []
+    monkeypatch.setattr(hub, "push_folder", lambda folder, repo_id: pushed.append((folder, repo_id)) or "commit-url")
+    (tmp_path / "src").mkdir()
+    argv = ["build", "medmnist-c", "--source-root", str(tmp_path / "src"), "--datasets", "pneumoniamnist"]
+    argv += ["--corruptions", "pixelate", "--severities", "1", "--size", "28", "-o", str(tmp_path / "out")]
+    assert main([*argv, "--push-to-hub", "me/Bench"]) == 2  # no sources: nothing built, nothing pushed
+    assert not pushed
+    write_medmnist(tmp_path / "src", "pneumoniamnist", rgb=False, classes=2)
+    assert main([*argv, "--push-to-hub", "me/Bench"]) == 0
+    assert pushed == [(tmp_path / "out", "me/Bench")] and "commit-url" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*argv, "--push-to-hub"])
+    assert "--push-to-hub: expected one argument" in capsys.readouterr().err
+
+
 def test_adapter_card_without_repo_id_names_the_local_folder(tmp_path, monkeypatch, capsys):
     import hf_robustmed.adaptation.card as card
 
@@ -273,7 +327,7 @@ def test_adapter_card_without_repo_id_names_the_local_folder(tmp_path, monkeypat
 
 
 def test_evaluate_and_the_accelerate_module_end_with_the_same_summary(tmp_path, monkeypatch, capsys):
-    pytest.importorskip("accelerate")
+    require("accelerate")
     import pandas as pd
 
     import hf_robustmed.evaluation as evaluation
@@ -294,3 +348,19 @@ def test_evaluate_and_the_accelerate_module_end_with_the_same_summary(tmp_path, 
     assert module_main(argv) == 0  # what `accelerate launch -m hf_robustmed.evaluation` runs
     assert capsys.readouterr().out == from_cli
     assert "results.parquet (2 rows)" in from_cli and "m: clean accuracy 0.800, corrupted 0.600" in from_cli
+
+
+def test_a_command_line_configures_only_its_command(monkeypatch):
+    """``hf-robustmed corruptions`` must not pay for train's options (transformers' HfArgumentParser)."""
+    from hf_robustmed import cli
+
+    configured = []
+    for name, (help_text, configure, fn) in list(cli._COMMANDS.items()):
+        monkeypatch.setitem(
+            cli._COMMANDS, name, (help_text, lambda p, n=name, c=configure: configured.append(n) or c(p), fn)
+        )
+    assert main(["corruptions"]) == 0
+    assert configured == ["corruptions"]
+    configured.clear()
+    cli.build_parser()
+    assert configured == list(cli._COMMANDS)  # the full parser (for help checks) still has every command's options

@@ -11,7 +11,6 @@ JSON-lines log.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import shutil
@@ -25,7 +24,7 @@ import torch
 
 from ..files import atomic_path
 from ..models.peft_family import base_model_id
-from .config import TrainConfig, add_config_arguments, config_from_args
+from .config import TrainConfig, config_from_args, train_argument_parser
 from .data import (
     AugmentedImages,
     EpochPermutation,
@@ -102,7 +101,7 @@ class Trainer:
     def _setup(self) -> None:
         from open_clip import get_model_preprocess_cfg
 
-        from ..evaluation import resolve_benchmark
+        from ..hub import resolve_benchmark
         from ..models import create_model
 
         config, device = self.config, self.accelerator.device
@@ -405,8 +404,7 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hf_robustmed.adaptation.train", description=__doc__.split("\n")[0])
-    add_config_arguments(parser)
+    parser = train_argument_parser("hf_robustmed.adaptation.train", __doc__.split("\n")[0])
     train(config_from_args(parser.parse_args(argv)))
     return 0
 
