@@ -19,7 +19,7 @@ from data_fixtures import write_medimeta, write_medmnist  # noqa: E402
 
 from hf_robustmed.data import build_benchmark  # noqa: E402
 from hf_robustmed.data.benchmarks import medimeta_c_jobs, medmnist_c_jobs  # noqa: E402
-from hf_robustmed.data.loader import batch_items, images_tensor, make_loader, share  # noqa: E402
+from hf_robustmed.data.loader import SLOTS, batch_items, images_tensor, make_loader, share  # noqa: E402
 from hf_robustmed.data.reader import ShardRows  # noqa: E402
 from hf_robustmed.evaluation import Evaluator, evaluate, plan_cells, resolve_benchmark  # noqa: E402
 from hf_robustmed.testing import save_tiny_open_clip  # noqa: E402
@@ -109,6 +109,45 @@ def test_loader_keeps_order_and_shares_cover_every_row_once(benches):
     assert [i for _, idx in got[: len(batch_items(0, 0, len(rows), 2))] for i in idx] == expected
 
 
+def test_loader_workers_hand_over_in_recycled_buffers(benches):
+    """Workers copy each batch into one of their shared buffers, reused once the next batch is asked for: the
+    images are the stored ones and only a few buffers are ever mapped."""
+    root, _ = benches
+    rows = ShardRows(root / "medmnist-c", "dermamnist-clean", "test")
+    items = batch_items(0, 0, len(rows), 2) * 12
+    expected = {(item.start, item.stop): images_tensor(rows.read(item.start, item.stop).images) for item in items}
+    pointers = set()
+    for batch in make_loader([rows], items, num_workers=2):
+        item = items[batch["item"]]
+        assert torch.equal(batch["images"], expected[item.start, item.stop])
+        assert batch["labels"].dtype == batch["indices"].dtype == torch.int64
+        pointers.add(batch["images"].data_ptr())
+    assert len(pointers) <= 2 * SLOTS < len(items)
+
+
+def _same_images(a, b) -> bool:
+    if isinstance(a, list) or isinstance(b, list):
+        return len(a) == len(b) and all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    return a.shape == b.shape and torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["medmnist-c", "medimeta-c"])
+def test_channels_first_reads_are_the_same_images(benches, tmp_path, name):
+    """Stored and on-the-fly rows read channels-first (decoded or corrupted straight into planes) make the same
+    uint8 batches as the ``H×W×3`` reads."""
+    folder = benches[0] / name
+    evaluator = Evaluator(folder, tmp_path / "out", on_the_fly=True)
+    for cell in plan_cells(folder):
+        for rows in (evaluator.rows(cell), ShardRows(folder, cell.config, cell.split)):
+            hwc, planes = rows.read(0, len(rows)), rows.read(0, len(rows), channels_first=True)
+            assert hwc.channels_first is False
+            same = _same_images(
+                images_tensor(hwc.images), images_tensor(planes.images, channels_first=planes.channels_first)
+            )
+            assert same, cell.config
+            assert np.array_equal(hwc.labels, planes.labels) and np.array_equal(hwc.indices, planes.indices)
+
+
 def test_images_tensor_shapes():
     grey, rgb = np.zeros((4, 5), np.uint8), np.ones((4, 5, 3), np.uint8)
     assert images_tensor([grey, grey]).shape == (2, 1, 4, 5)
@@ -117,6 +156,9 @@ def test_images_tensor_shapes():
     assert mixed.shape == (2, 3, 4, 5) and mixed.dtype == torch.uint8
     sizes = images_tensor([grey, np.zeros((6, 7), np.uint8)])
     assert isinstance(sizes, list) and [t.shape for t in sizes] == [(1, 4, 5), (1, 6, 7)]
+    planes = rgb.transpose(2, 0, 1).copy()  # channels first: the same tensors
+    assert torch.equal(images_tensor([grey, planes], channels_first=True), mixed)
+    assert torch.equal(images_tensor(np.stack([planes, planes]), channels_first=True), images_tensor([rgb, rgb]))
 
 
 def _cell_times(out: Path) -> dict:

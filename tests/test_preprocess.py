@@ -225,6 +225,41 @@ def test_double_normalisation_of_rmc_clip():
     torch.testing.assert_close(twice(image)[0], (once(image)[0] - mean) / std)
 
 
+@pytest.mark.parametrize("rescale", ["divide", "multiply", "fused"])
+@pytest.mark.parametrize("times", [1, 2])
+def test_cpu_table_equals_the_float_operations(rescale, times):
+    """On the CPU, ``to_float`` looks every value up in a table of the native float32 operations: the same bits as
+    those operations on the whole tensor, for every uint8 value, channel and layout (grey expanded, cropped)."""
+    transform = ImageTransform(224, rescale=rescale, normalise_times=times, mean=OPENAI_MEAN, std=OPENAI_STD)
+    every = torch.arange(256, dtype=torch.uint8).repeat(36).view(2, 3, 32, 48)  # each value in each channel
+    grey = torch.randint(0, 256, (3, 1, 20, 24), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    for pixels in (every, every[:, :, 3:29, 5:40], grey.expand(-1, 3, -1, -1), every[0]):
+        exact = transform._exact_float(pixels, torch.empty(pixels.shape))
+        assert torch.equal(transform.to_float(pixels), exact)
+        out = torch.full(pixels.shape, float("nan"))
+        assert transform.to_float(pixels, out=out) is out and torch.equal(out, exact)
+    with pytest.raises(ValueError, match="out must be"):
+        transform.to_float(every, out=torch.empty(every.shape, dtype=torch.float64))
+
+
+def test_reuse_outputs_reuses_one_buffer_per_shape_only_inside_the_block():
+    from hf_robustmed.models.preprocess import reuse_outputs
+
+    transform = ImageTransform(224, mean=OPENAI_MEAN, std=OPENAI_STD)
+    a, b = (torch.full((2, 3, 224, 224), v, dtype=torch.uint8) for v in (10, 200))
+    first, second = transform(a), transform(b)
+    assert first.data_ptr() != second.data_ptr() and not torch.equal(first, second)
+    with reuse_outputs():
+        x = transform(a)
+        expected = x.clone()
+        y = transform(b)
+        assert y.data_ptr() == x.data_ptr() and torch.equal(y, second)  # the previous output is overwritten
+        z = transform(torch.cat([a, b]))  # another shape: another buffer
+        assert z.shape[0] == 4 and torch.equal(z[:2], expected)
+        assert torch.equal(transform([a[0], b[0][:, :100]])[0], expected[0])  # sequences: a new tensor each
+    assert transform(a).data_ptr() != x.data_ptr()
+
+
 # ------------------------------------------------------------------------------------- through the loaders
 
 

@@ -19,11 +19,16 @@ import pyarrow as pa
 SHARD_COLUMNS = ["image", "label", "index"]
 
 
-def decode_png(data: bytes | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """A stored image as ``H×W`` (grey) or ``H×W×3`` (RGB) uint8, written into ``out`` if given (same shape)."""
+def decode_png(data: bytes | np.ndarray, out: np.ndarray | None = None, *, channels_first: bool = False) -> np.ndarray:
+    """A stored image as ``H×W`` (grey) or ``H×W×3`` (RGB) uint8, written into ``out`` if given (same shape).
+
+    ``channels_first``: RGB as ``3×H×W`` instead, made from OpenCV's BGR in the same pass (grey stays ``H×W``).
+    """
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError("cannot decode a stored image (corrupt shard?)")
+    if channels_first and image.ndim == 3:
+        return _planes_rgb(image, out)
     if out is None:
         return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image.ndim == 3 else image
     if out.shape != image.shape:
@@ -34,26 +39,62 @@ def decode_png(data: bytes | np.ndarray, out: np.ndarray | None = None) -> np.nd
     return out
 
 
-def decode_images(blobs) -> np.ndarray | list[np.ndarray]:
+def _planes_rgb(image: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """A BGR ``H×W×3`` image as RGB planes ``3×H×W`` (into ``out`` if given), by one ``cv2.split``."""
+    if image.shape[2] != 3:
+        raise ValueError(f"stored images must be grey or RGB, got {image.shape[2]} channels")
+    shape = (3, *image.shape[:2])
+    if out is None:
+        out = np.empty(shape, np.uint8)
+    elif out.shape != shape:
+        raise ValueError(f"stored images differ in shape: {shape} after {out.shape}")
+    _write_planes(image, out, bgr=True)
+    return out
+
+
+def _write_planes(image: np.ndarray, target: np.ndarray, *, bgr: bool = False) -> None:
+    """An ``H×W`` or ``H×W×3`` image (RGB, or BGR if ``bgr``) into ``target``: ``H×W``, or RGB planes ``3×H×W``
+    (a grey image replicated)."""
+    if image.ndim == 2:
+        target[...] = image
+        return
+    planes = [target[2], target[1], target[0]] if bgr else [target[0], target[1], target[2]]
+    for written, plane in zip(cv2.split(image, planes), planes, strict=True):
+        if written.ctypes.data != plane.ctypes.data:  # OpenCV wrote elsewhere (not seen; kept exact regardless)
+            plane[...] = written
+
+
+def decode_images(blobs, *, channels_first: bool = False) -> np.ndarray | list[np.ndarray]:
     """Decodes an Arrow array of image structs (``bytes``, ``path``) without copying the bytes: one ``N×H×W[×3]``
-    array when the images share a shape (each decoded straight into it), else a list."""
+    array when the images share a shape (each decoded straight into it), else a list.
+
+    ``channels_first``: RGB images as ``N×3×H×W`` (a list of ``3×H×W``), as the evaluation's batches are laid out.
+    """
+    return _decode_all(_png_views(blobs), channels_first)
+
+
+def _png_views(blobs) -> list[np.ndarray]:
+    """The PNG bytes of an Arrow array of image structs, as uint8 views of its buffer."""
     binary = blobs.field("bytes")
     wide = pa.types.is_large_binary(binary.type)
     offsets = np.frombuffer(binary.buffers()[1], np.int64 if wide else np.int32)[
         binary.offset : binary.offset + len(binary) + 1
     ]
     data = np.frombuffer(binary.buffers()[2], np.uint8)
-    views = [data[offsets[i] : offsets[i + 1]] for i in range(len(binary))]
+    return [data[offsets[i] : offsets[i + 1]] for i in range(len(binary))]
+
+
+def _decode_all(views: list[np.ndarray], channels_first: bool) -> np.ndarray | list[np.ndarray]:
     if not views:
         return []
-    first = decode_png(views[0])
+    first = decode_png(views[0], channels_first=channels_first)
     batch = np.empty((len(views), *first.shape), np.uint8)
     batch[0] = first
     try:
         for i in range(1, len(views)):
-            decode_png(views[i], out=batch[i])
+            decode_png(views[i], out=batch[i], channels_first=channels_first)
     except ValueError:  # images of several shapes (an image-folder source, say)
-        return [decode_png(view) for view in views]
+        return [decode_png(view, channels_first=channels_first) for view in views]
     return batch
 
 
@@ -64,6 +105,7 @@ class RowBatch:
     images: list[np.ndarray] | np.ndarray  # an ``N×H×W[×3]`` array when the images share a shape
     labels: np.ndarray
     indices: np.ndarray
+    channels_first: bool = False  # RGB images are ``3×H×W`` (``N×3×H×W``), not ``H×W×3``
 
 
 class RowSource(Protocol):
@@ -71,7 +113,9 @@ class RowSource(Protocol):
 
     def __len__(self) -> int: ...
 
-    def read(self, start: int, stop: int) -> RowBatch: ...
+    def read(self, start: int, stop: int, *, channels_first: bool = False) -> RowBatch:
+        """Rows ``start:stop``; ``channels_first`` is a preference (the batch says which layout it has)."""
+        ...
 
 
 @dataclass
@@ -113,23 +157,30 @@ class ShardRows:
         import pyarrow.parquet as pq
 
         if self._open is None or self._open[0] != number:
-            self._open = (number, pq.read_table(self.files[number], columns=SHARD_COLUMNS, memory_map=True))
+            # ParquetFile, not read_table: that imports pyarrow.dataset on first use (~0.5 s in each worker)
+            table = pq.ParquetFile(self.files[number], memory_map=True).read(columns=SHARD_COLUMNS, use_threads=False)
+            self._open = (number, table)
         return self._open[1]
 
-    def read(self, start: int, stop: int) -> RowBatch:
-        """Rows ``start:stop`` (stored order), images decoded."""
-        images, labels, indices = [], [], []
+    def read(self, start: int, stop: int, *, channels_first: bool = False) -> RowBatch:
+        """Rows ``start:stop`` (stored order), images decoded (RGB as ``3×H×W`` if ``channels_first``)."""
+        views, labels, indices = self.pngs(start, stop)
+        return RowBatch(_decode_all(views, channels_first), labels, indices, channels_first)
+
+    def pngs(self, start: int, stop: int) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+        """Rows ``start:stop`` undecoded: the stored PNG bytes (views of the memory-mapped shards), labels and
+        indices."""
+        views, labels, indices = [], [], []
         first = int(np.searchsorted(self.offsets, start, side="right")) - 1
         for number in range(first, len(self.files)):
             lo, hi = max(start, self.offsets[number]), min(stop, self.offsets[number + 1])
             if lo >= hi:
                 break
             rows = self._table(number).slice(lo - self.offsets[number], hi - lo)
-            decoded = decode_images(rows.column("image").combine_chunks())
-            images = decoded if number == first else [*images, *decoded]
+            views += _png_views(rows.column("image").combine_chunks())
             labels += rows.column("label").to_pylist()
             indices += rows.column("index").to_pylist()
-        return RowBatch(images, np.asarray(labels), np.asarray(indices, dtype=np.int64))
+        return views, np.asarray(labels), np.asarray(indices, dtype=np.int64)
 
 
 @dataclass
@@ -141,7 +192,8 @@ class SourceRows:
     def __len__(self) -> int:
         return len(self.source)
 
-    def read(self, start: int, stop: int) -> RowBatch:
+    def read(self, start: int, stop: int, *, channels_first: bool = False) -> RowBatch:
+        """Rows ``start:stop`` as stored in the source (``H×W×3`` RGB whatever ``channels_first``)."""
         images = np.asarray(self.source.images[start:stop])
         labels = np.asarray(self.source.label_rows(start, stop), dtype=object if self.source.multilabel else np.int64)
         return RowBatch(images, labels, np.asarray(self.source.indices[start:stop], dtype=np.int64))
@@ -176,12 +228,20 @@ class CorruptedRows:
     def __len__(self) -> int:
         return len(self.clean)
 
-    def read(self, start: int, stop: int) -> RowBatch:
+    def read(self, start: int, stop: int, *, channels_first: bool = False) -> RowBatch:
+        """Rows ``start:stop`` corrupted; with ``channels_first``, RGB results go straight into the planes of one
+        ``N×3×H×W`` array while the images share a shape (no stacking and transposing after)."""
         from ..corruptions import corrupt
 
-        batch = self.clean.read(start, stop)
-        images = []
-        for image, index in zip(batch.images, batch.indices, strict=True):
+        if isinstance(self.clean, ShardRows):  # each image decoded just before it is corrupted (still in cache)
+            views, labels, indices = self.clean.pngs(start, stop)
+            clean = (decode_png(view) for view in views)
+        else:
+            batch = self.clean.read(start, stop)
+            clean, labels, indices = batch.images, batch.labels, batch.indices
+        images: list[np.ndarray] = []
+        stacked: np.ndarray | None = None  # channels_first: the batch array while every image fits it
+        for i, (image, index) in enumerate(zip(clean, indices, strict=True)):
             if self.grey_source and image.ndim == 3:
                 image = np.ascontiguousarray(image[..., 0])
             out = corrupt(
@@ -192,8 +252,20 @@ class CorruptedRows:
                 seed=self.seed,
                 key=(self.dataset, self.split, int(index)),
             )
-            images.append(np.repeat(out[..., None], 3, 2) if self.store_rgb and out.ndim == 2 else out)
-        return RowBatch(images, batch.labels, batch.indices)
+            rgb = out.ndim == 3 or self.store_rgb
+            if not channels_first:
+                images.append(np.repeat(out[..., None], 3, 2) if rgb and out.ndim == 2 else out)
+                continue
+            shape = (3, *out.shape[:2]) if rgb else out.shape
+            if i == 0:
+                stacked = np.empty((len(indices), *shape), np.uint8)
+            elif stacked is not None and stacked.shape[1:] != shape:  # images of several shapes: a list
+                images, stacked = list(stacked[:i]), None
+            target = stacked[i] if stacked is not None else np.empty(shape, np.uint8)
+            _write_planes(out, target)
+            if stacked is None:
+                images.append(target)
+        return RowBatch(images if stacked is None else stacked, labels, indices, channels_first)
 
 
 def iter_rows(

@@ -28,10 +28,11 @@ import numpy as np
 
 from .. import __version__
 from .._workers import forkable
-from ..data.builder import MANIFEST, STAGING
 from ..data.loader import batch_items, default_num_workers, make_loader, share
+from ..data.manifest import MANIFEST, BenchmarkManifest
 from ..data.reader import CorruptedRows, RowSource, ShardRows, SourceRows, iter_rows
 from ..files import atomic_path
+from ..hub import resolve_benchmark
 from ..metrics import RESULT_COLUMNS, cell_metrics
 from ..models.prompts import DEFAULT_TEMPLATES
 from ..protocols import apply_protocol, get_protocol
@@ -53,59 +54,6 @@ class Cell:
     split: str
 
 
-def resolve_benchmark(benchmark: str, configs: Sequence[str] | None = None) -> Path:
-    """A local benchmark folder, or a Hub dataset repo downloaded into the cache: its card and manifest, and the
-    files of ``configs`` only (``None``: every config; ``[]``: none).
-
-    Raises:
-        ValueError: For a path that is not a benchmark folder, or a repo that cannot be had (one line, no
-            traceback chain).
-    """
-    path = Path(benchmark).expanduser()
-    if path.is_dir():
-        if (path / STAGING).is_dir() and not (path / MANIFEST).is_file():
-            raise ValueError(f"the benchmark in {benchmark} is unfinished (its build was interrupted): rerun the build")
-        if not (path / MANIFEST).is_file():
-            raise ValueError(
-                f"{benchmark} is not a benchmark folder (it has no {MANIFEST}; build one with `hf-robustmed build`)"
-            )
-        return path
-    if _looks_local(benchmark):
-        raise ValueError(f"no benchmark folder {benchmark!r} (and it is not a Hub repo id ORG/NAME)")
-    return _download(benchmark, configs)
-
-
-def _looks_local(benchmark: str) -> bool:
-    """A path rather than a Hub ``ORG/NAME``: explicit, with more than two parts, or under an existing folder."""
-    parts = Path(benchmark).parts
-    return (
-        benchmark.startswith((".", "/", "~")) or len(parts) != 2 or Path(parts[0]).is_dir() or Path(benchmark).exists()
-    )
-
-
-def _download(repo_id: str, configs: Sequence[str] | None) -> Path:
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, HFValidationError, LocalEntryNotFoundError
-
-    patterns = ["README.md", MANIFEST] + [f"{c}/*" for c in (["*"] if configs is None else configs)]
-    try:
-        folder = Path(snapshot_download(repo_id, repo_type="dataset", allow_patterns=patterns))
-    except (HfHubHTTPError, HFValidationError, LocalEntryNotFoundError, OSError) as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"cannot get the benchmark {repo_id!r} from the Hub: {reason}") from None
-    if not (folder / MANIFEST).is_file():
-        raise ValueError(f"the Hub repo {repo_id!r} is not a benchmark (it has no {MANIFEST})")
-    return folder
-
-
-def read_manifest(folder: Path) -> dict:
-    """The benchmark's manifest; refuses an unfinished build."""
-    manifest = json.loads((folder / MANIFEST).read_text())
-    if not manifest.get("complete", True):
-        raise ValueError(f"the benchmark in {folder} is incomplete (its build was interrupted): rerun the build")
-    return manifest
-
-
 class StoredBenchmark:
     """A built benchmark folder: its manifest, and the rows of each cell (stored, or made on the fly from the
     ``-clean`` configs with the build's engine settings).
@@ -116,7 +64,8 @@ class StoredBenchmark:
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
-        self.manifest = read_manifest(self.folder)
+        self.build_manifest = BenchmarkManifest.read(self.folder)  # refuses an unfinished build
+        self.manifest = self.build_manifest.to_dict()  # its JSON form, as SourceBenchmark's
         self.digest = hashlib.sha256((self.folder / MANIFEST).read_bytes()).hexdigest()
 
     def __str__(self) -> str:
@@ -126,9 +75,9 @@ class StoredBenchmark:
         """Where a cell's images come from: its stored config, or (on the fly) its dataset's clean config."""
         if not on_the_fly or cell.corruption == "clean":
             return ShardRows(self.folder, cell.config, cell.split)
-        info, settings = self.manifest["datasets"][cell.dataset], self.manifest["settings"]
-        store_rgb = settings.get("grey") == "rgb"
-        if store_rgb and "source_rgb" not in info:
+        info, settings = self.build_manifest.datasets[cell.dataset], self.build_manifest.settings
+        store_rgb = settings.grey == "rgb"
+        if store_rgb and info.source_rgb is None:
             raise ValueError(
                 f"{self.folder} was built before manifests recorded source channels: evaluate its stored "
                 "configs, or rebuild it to corrupt on the fly"
@@ -137,12 +86,7 @@ class StoredBenchmark:
         if key not in cache:
             cache[key] = ShardRows(self.folder, f"{cell.dataset}-clean", cell.split)
         return _corrupted(
-            cache[key],
-            cell,
-            info.get("suite"),
-            settings["seed"],
-            store_rgb,
-            grey_source=store_rgb and not info["source_rgb"],
+            cache[key], cell, info.suite, settings.seed, store_rgb, grey_source=store_rgb and not info.source_rgb
         )
 
 
@@ -471,6 +415,8 @@ class Evaluator:
         import torch
         from tqdm.auto import tqdm
 
+        from ..models.preprocess import reuse_outputs
+
         rank, world = self.accelerator.process_index, self.accelerator.num_processes
         cache: dict = {}
         sources = [self.rows(cell, cache) for cell in todo]
@@ -493,7 +439,7 @@ class Evaluator:
             unit="img",
             disable=not self.accelerator.is_main_process,
         )
-        with forkable():
+        with forkable(), reuse_outputs():  # each batch's pixels are done with before the next is preprocessed
             for batch in loader:
                 k = items[batch["item"]].source
                 for done in range(finished, k):
@@ -633,10 +579,11 @@ class Evaluator:
 
 
 def _to_device(images, device):
-    """A batch (tensor or list of tensors) on ``device``, asynchronously from pinned memory."""
+    """A batch (tensor or list of tensors) on ``device``: asynchronously from pinned memory (the loader's own copy),
+    else synchronously (a worker's shared buffer is handed back once the next batch is asked for)."""
     if isinstance(images, list):
-        return [image.to(device, non_blocking=True) for image in images]
-    return images.to(device, non_blocking=True)
+        return [_to_device(image, device) for image in images]
+    return images.to(device, non_blocking=images.device.type == "cpu" and images.is_pinned())
 
 
 def _gather(accelerator, local, sizes: Sequence[int]):
