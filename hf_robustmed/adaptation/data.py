@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from ..data.manifest import BenchmarkManifest
-from ..data.reader import SHARD_COLUMNS, ShardRows, decode_png
+from ..data.reader import ShardRows, decode_png
 from ..files import atomic_path
 from .sampling import FewShotManifest, stratified_fraction
 
@@ -59,20 +59,15 @@ def find_dataset(manifests: dict[Path, BenchmarkManifest], dataset: str) -> tupl
 def read_clean_rows(folder: Path, dataset: str, class_names: list[str], split: str) -> DatasetRows:
     """All rows of ``{dataset}-clean``'s ``split``, in stored order, images kept PNG-encoded.
 
-    The shards are those the benchmark reader finds (:class:`~hf_robustmed.data.reader.ShardRows`); their image
-    bytes are kept as stored instead of decoded.
+    Read by the benchmark reader (:class:`~hf_robustmed.data.reader.ShardRows`), the image bytes kept as stored.
     """
-    import pyarrow.parquet as pq
-
     try:
         shards = ShardRows(folder, f"{dataset}-clean", split)
     except ValueError as error:
         raise ValueError(f"{error} (build the benchmark with the {split!r} split)") from None
-    tables = [pq.read_table(file, columns=SHARD_COLUMNS, memory_map=True) for file in shards.files]
-    images = [blob for table in tables for blob in table.column("image").combine_chunks().field("bytes").to_pylist()]
-    labels = np.concatenate([np.asarray(t.column("label").to_pylist(), np.int64) for t in tables])
-    indices = np.concatenate([np.asarray(t.column("index").to_pylist(), np.int64) for t in tables])
-    return DatasetRows(dataset, class_names, images, labels, indices)
+    pngs, labels, indices = shards.pngs(0, len(shards))
+    images = [png.tobytes() for png in pngs]  # copies: the rows outlive the memory-mapped shards
+    return DatasetRows(dataset, class_names, images, labels.astype(np.int64), indices)
 
 
 def capped_subset(rows: DatasetRows, cap: int, seed: int) -> DatasetRows:
