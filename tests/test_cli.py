@@ -295,6 +295,20 @@ def test_build_choices_are_the_benchmark_registry(capsys):
     assert "--push-to-hub ORG/NAME" in text and "(default: build only)" in text
 
 
+def test_evaluate_source_choices_are_the_registered_clean_sources(monkeypatch):
+    from hf_robustmed.data.benchmarks import BENCHMARKS, BenchmarkDefinition, medmnist_c_jobs
+
+    def choices():
+        return next(a for a in _subparsers()["evaluate"]._actions if a.dest == "source").choices
+
+    assert choices() == ["medmnist-c", "medimeta-c", "image-dataset"]  # not the imported releases
+    monkeypatch.setitem(BENCHMARKS, "extra-c", BenchmarkDefinition("Extra-C", medmnist_c_jobs, "native"))
+    monkeypatch.setitem(
+        BENCHMARKS, "extra-c-release", BenchmarkDefinition("Extra-C", medmnist_c_jobs, "native", corrupts=False)
+    )
+    assert "extra-c" in choices() and "extra-c-release" not in choices()
+
+
 def test_build_pushes_what_it_built_with_push_to_hub(tmp_path, monkeypatch, capsys):
     from data_fixtures import write_medmnist
 
