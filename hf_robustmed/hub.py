@@ -106,9 +106,10 @@ def _check_pushable(folder: Path) -> None:
     """Refuses a missing folder, an unfinished build and an unfinished training run (before anything is done)."""
     if not folder.is_dir():
         raise ValueError(f"folder not found: {folder}")
-    if build_state(folder) == "unfinished":
+    state = build_state(folder)
+    if state == "unfinished":
         raise ValueError(f"{folder} holds an unfinished build; rerun the build to complete it before pushing")
-    if build_state(folder) == "complete":
+    if state == "complete":
         BenchmarkManifest.read(folder)  # a damaged manifest is refused before the Hub repo is created
     if (
         is_adapter(folder)

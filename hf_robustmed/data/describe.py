@@ -11,10 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..corruptions.seeding import SEVERITIES
 from .manifest import BenchmarkManifest
 from .reader import iter_rows
-
-SEVERITIES = (1, 2, 3, 4, 5)
 
 
 def read_config_images(folder: str | Path, config: str, split: str = "test", limit: int = 64) -> np.ndarray:
