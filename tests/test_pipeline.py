@@ -20,7 +20,7 @@ from data_fixtures import write_medimeta, write_medmnist  # noqa: E402
 from hf_robustmed.data import build_benchmark  # noqa: E402
 from hf_robustmed.data.benchmarks import medimeta_c_jobs, medmnist_c_jobs  # noqa: E402
 from hf_robustmed.data.loader import SLOTS, batch_items, images_tensor, make_loader, share  # noqa: E402
-from hf_robustmed.data.reader import ShardRows  # noqa: E402
+from hf_robustmed.data.reader import CorruptedGroup, ShardRows  # noqa: E402
 from hf_robustmed.evaluation import Evaluator, evaluate, plan_cells, resolve_benchmark  # noqa: E402
 from hf_robustmed.testing import save_tiny_open_clip  # noqa: E402
 
@@ -146,6 +146,42 @@ def test_channels_first_reads_are_the_same_images(benches, tmp_path, name):
             )
             assert same, cell.config
             assert np.array_equal(hwc.labels, planes.labels) and np.array_equal(hwc.indices, planes.indices)
+
+
+def test_cells_of_one_clean_split_are_read_as_a_group(benches, tmp_path, monkeypatch):
+    """On the fly, consecutive cells of one dataset are read as a group: each clean PNG is decoded once per row
+    range for all of them, each member's images are its own reads', and the cells equal those evaluated alone."""
+    from hf_robustmed.data import reader
+
+    root, model = benches
+    folder = root / "medmnist-c"
+    planned = plan_cells(folder, datasets=["dermamnist"], corruptions=["pixelate", "brightness_up"])
+    cells = [c for c in planned if c.corruption == "pixelate" or (c.corruption, c.severity) == ("brightness_up", 3)]
+    assert len(cells) == 6
+    grouped = Evaluator(folder, tmp_path / "group", batch_size=12, num_workers=0, on_the_fly=True)
+    cache: dict = {}
+    group = CorruptedGroup([grouped.rows(cell, cache) for cell in cells])
+    for channels_first in (False, True):
+        batch = group.read(1, 4, channels_first=channels_first)
+        alone = [m.read(1, 4, channels_first=channels_first) for m in group.members]
+        together = images_tensor(batch.images, channels_first=channels_first)
+        assert _same_images(
+            together, images_tensor([x for b in alone for x in b.images], channels_first=channels_first)
+        )
+        assert np.array_equal(batch.indices, alone[0].indices) and np.array_equal(batch.labels, alone[0].labels)
+
+    decoded = []
+    decode = reader.decode_png
+    monkeypatch.setattr(reader, "decode_png", lambda *args, **kwargs: decoded.append(1) or decode(*args, **kwargs))
+    grouped.run([model], cells)
+    assert len(decoded) == len(group) == 5  # batches of 2 rows × 6 cells, each row decoded once
+    monkeypatch.undo()
+    for cell in cells:
+        single = Evaluator(folder, tmp_path / cell.config, batch_size=2, num_workers=0, on_the_fly=True)
+        single.run([model], [cell])
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(grouped.cell_path(model, cell)), pd.read_parquet(single.cell_path(model, cell))
+        )
 
 
 def test_images_tensor_shapes():

@@ -89,6 +89,9 @@ class BatchDataset:
     new shared-memory segment per batch: on a 2-core machine the new segment's page faults (in the worker that
     fills it and in the main process that reads it) cost about a tenth of a PNG decode per image. A batch for which
     no buffer is free or large enough goes the usual way. Labels and indices travel as small numpy arrays.
+
+    A source may give several images per row: a :class:`~hf_robustmed.data.reader.CorruptedGroup` gives each
+    member's images of the rows, member-major, with the rows' labels and indices once.
     """
 
     def __init__(self, sources: Sequence[RowSource], items: Sequence[BatchItem], slots=None):

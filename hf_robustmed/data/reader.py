@@ -7,7 +7,7 @@ can each read and decode their own rows (:mod:`hf_robustmed.data.loader`).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -231,14 +231,19 @@ class CorruptedRows:
     def read(self, start: int, stop: int, *, channels_first: bool = False) -> RowBatch:
         """Rows ``start:stop`` corrupted; with ``channels_first``, RGB results go straight into the planes of one
         ``N×3×H×W`` array while the images share a shape (no stacking and transposing after)."""
+        return self.corrupt_rows(*_clean_rows(self.clean, start, stop), channels_first=channels_first)
+
+    def shares_clean(self, other: CorruptedRows) -> bool:
+        """Whether ``other`` corrupts the same clean rows (the same source object) under the same sample keys."""
+        fields = ("dataset", "split", "suite", "seed", "grey_source", "store_rgb")
+        return other.clean is self.clean and all(getattr(other, f) == getattr(self, f) for f in fields)
+
+    def corrupt_rows(
+        self, clean: Iterable[np.ndarray], labels: np.ndarray, indices: np.ndarray, *, channels_first: bool = False
+    ) -> RowBatch:
+        """Decoded clean rows (images, labels, source indices) corrupted, laid out as :meth:`read` lays them."""
         from ..corruptions import corrupt
 
-        if isinstance(self.clean, ShardRows):  # each image decoded just before it is corrupted (still in cache)
-            views, labels, indices = self.clean.pngs(start, stop)
-            clean = (decode_png(view) for view in views)
-        else:
-            batch = self.clean.read(start, stop)
-            clean, labels, indices = batch.images, batch.labels, batch.indices
         images: list[np.ndarray] = []
         stacked: np.ndarray | None = None  # channels_first: the batch array while every image fits it
         for i, (image, index) in enumerate(zip(clean, indices, strict=True)):
@@ -266,6 +271,52 @@ class CorruptedRows:
             if stacked is None:
                 images.append(target)
         return RowBatch(images if stacked is None else stacked, labels, indices, channels_first)
+
+
+def _clean_rows(clean: RowSource, start: int, stop: int) -> tuple[Iterable[np.ndarray], np.ndarray, np.ndarray]:
+    """Rows ``start:stop`` of a clean source: its images (stored PNGs decoded lazily, each just before it is
+    corrupted, so it is still in cache), labels and source indices."""
+    if isinstance(clean, ShardRows):
+        views, labels, indices = clean.pngs(start, stop)
+        return (decode_png(view) for view in views), labels, indices
+    batch = clean.read(start, stop)
+    return batch.images, batch.labels, batch.indices
+
+
+@dataclass
+class CorruptedGroup:
+    """Several :class:`CorruptedRows` of the same clean rows read together: each clean image is decoded once and
+    corrupted by every member, each member's images byte-identical to its own :meth:`CorruptedRows.read`.
+
+    Args:
+        members: Corrupted rows that all share the first one's clean rows (:meth:`CorruptedRows.shares_clean`).
+    """
+
+    members: list[CorruptedRows]
+
+    def __post_init__(self) -> None:
+        if not self.members or not all(self.members[0].shares_clean(m) for m in self.members):
+            raise ValueError("a group's members must corrupt the same clean rows under the same sample keys")
+
+    def __len__(self) -> int:
+        return len(self.members[0])
+
+    def read_members(self, start: int, stop: int, *, channels_first: bool = False) -> list[RowBatch]:
+        """Rows ``start:stop`` of every member, in member order."""
+        clean, labels, indices = _clean_rows(self.members[0].clean, start, stop)
+        clean = list(clean)  # decoded once, for every member
+        return [m.corrupt_rows(clean, labels, indices, channels_first=channels_first) for m in self.members]
+
+    def read(self, start: int, stop: int, *, channels_first: bool = False) -> RowBatch:
+        """Rows ``start:stop`` of every member in one batch, member-major: ``len(members) × (stop − start)``
+        images (one array when they share a shape, else a list), and the rows' labels and indices once."""
+        batches = self.read_members(start, stop, channels_first=channels_first)
+        arrays = [b.images for b in batches if isinstance(b.images, np.ndarray)]
+        if len(arrays) == len(batches) and len({a.shape[1:] for a in arrays}) == 1:
+            images: np.ndarray | list[np.ndarray] = np.concatenate(arrays)
+        else:
+            images = [image for b in batches for image in b.images]
+        return RowBatch(images, batches[0].labels, batches[0].indices, channels_first)
 
 
 def iter_rows(

@@ -30,7 +30,7 @@ from .. import __version__
 from .._workers import forkable
 from ..data.loader import batch_items, default_num_workers, make_loader, share
 from ..data.manifest import MANIFEST, BenchmarkManifest
-from ..data.reader import CorruptedRows, RowSource, ShardRows, SourceRows, iter_rows
+from ..data.reader import CorruptedGroup, CorruptedRows, RowSource, ShardRows, SourceRows, iter_rows
 from ..files import atomic_path
 from ..hub import resolve_benchmark
 from ..metrics import RESULT_COLUMNS, cell_metrics
@@ -146,7 +146,7 @@ class SourceBenchmark:
 
     def rows(self, cell: Cell, on_the_fly: bool, cache: dict) -> RowSource:
         job = self.sources[(cell.dataset, cell.split)]
-        clean = SourceRows(job.source)
+        clean = cache.setdefault((cell.dataset, cell.split), SourceRows(job.source))  # shared: read once per batch
         if cell.corruption == "clean":
             return clean
         return _corrupted(clean, cell, job.suite, self.seed, self.grey == "rgb", grey_source=False)
@@ -411,7 +411,11 @@ class Evaluator:
 
     def _evaluate(self, model, name: str, todo: Sequence[Cell], inputs: dict) -> None:
         """Runs the model on its share of every cell's batches, finishing (gathering and writing) each cell as soon
-        as its last batch is in."""
+        as its last batch is in.
+
+        Consecutive cells corrupted on the fly from the same clean rows are read as one group
+        (:func:`_group_cells`): each batch decodes its clean rows once, and one forward pass scores every
+        member's images (about ``batch_size`` of them in all)."""
         import torch
         from tqdm.auto import tqdm
 
@@ -420,19 +424,21 @@ class Evaluator:
         rank, world = self.accelerator.process_index, self.accelerator.num_processes
         cache: dict = {}
         sources = [self.rows(cell, cache) for cell in todo]
+        groups = _group_cells(sources, self.batch_size)
+        readers = [sources[g[0]] if len(g) == 1 else CorruptedGroup([sources[k] for k in g]) for g in groups]
         items = [
             item
-            for k, rows in enumerate(sources)
-            for item in batch_items(k, *share(len(rows), rank, world), self.batch_size)
+            for j, (group, rows) in enumerate(zip(groups, readers, strict=True))
+            for item in batch_items(j, *share(len(rows), rank, world), max(1, self.batch_size // len(group)))
         ]
         device = self.accelerator.device
-        loader = make_loader(sources, items, num_workers=self.num_workers, pin_memory=device.type == "cuda")
+        loader = make_loader(readers, items, num_workers=self.num_workers, pin_memory=device.type == "cuda")
         classifiers = {
             d: model.classifier(self.class_names(d), d, self.templates) for d in dict.fromkeys(c.dataset for c in todo)
         }
         finish = lambda k, parts: self._finish(name, todo[k], len(sources[k]), parts, inputs, classifiers)  # noqa: E731
         pending: dict[int, list] = {k: [] for k in range(len(todo))}
-        finished = 0
+        finished = 0  # the first cell not finished yet
         bar = tqdm(
             total=sum(len(rows) for rows in sources),
             desc=name,
@@ -441,15 +447,17 @@ class Evaluator:
         )
         with forkable(), reuse_outputs():  # each batch's pixels are done with before the next is preprocessed
             for batch in loader:
-                k = items[batch["item"]].source
-                for done in range(finished, k):
+                group = groups[items[batch["item"]].source]
+                for done in range(finished, group[0]):
                     finish(done, pending.pop(done))
-                finished = k
+                finished = group[0]
                 pixels = model.preprocess_batch(_to_device(batch["images"], device))
                 with self.accelerator.autocast(), torch.no_grad():
-                    logits = model.logits(model.encode_images(pixels), classifiers[todo[k].dataset])
-                pending[k].append((torch.softmax(logits.float(), dim=-1), batch["labels"], batch["indices"]))
-                bar.update(len(batch["labels"]) * world)
+                    logits = model.logits(model.encode_images(pixels), classifiers[todo[group[0]].dataset])
+                probs = torch.softmax(logits.float(), dim=-1).split(len(batch["labels"]))  # member-major
+                for k, part in zip(group, probs, strict=True):
+                    pending[k].append((part, batch["labels"], batch["indices"]))
+                bar.update(len(batch["labels"]) * len(group) * world)
         for done in range(finished, len(todo)):
             finish(done, pending.pop(done))
         bar.close()
@@ -576,6 +584,21 @@ class Evaluator:
                 for d in datasets
             },
         }
+
+
+def _group_cells(sources: Sequence[RowSource], batch_size: int) -> list[list[int]]:
+    """The cells (indices into ``sources``) in reading groups, in order: consecutive cells corrupted on the fly from
+    the same clean rows together, at most ``batch_size`` of them (a batch holds at least one row of each); every
+    other cell alone."""
+    groups: list[list[int]] = []
+    for k, rows in enumerate(sources):
+        first = sources[groups[-1][0]] if groups else None
+        joins = isinstance(rows, CorruptedRows) and isinstance(first, CorruptedRows) and first.shares_clean(rows)
+        if joins and len(groups[-1]) < batch_size:
+            groups[-1].append(k)
+        else:
+            groups.append([k])
+    return groups
 
 
 def _to_device(images, device):
