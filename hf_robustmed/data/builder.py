@@ -486,12 +486,35 @@ def _tasks(pending, staging: Path, seed: int, grey: str, shard_rows: int):
             )
 
 
+SEEDING = "per sample: numpy SeedSequence([seed, corruption, severity, (dataset, split, row)])"
+
+
 def _manifest(name: str, settings: dict, report: BuildReport, jobs, plans) -> BenchmarkManifest:
-    """The build's manifest, not yet complete; a dataset's first job describes it, each job adds its split."""
-    datasets_info: dict[str, DatasetInfo] = {}
+    """The build's manifest, not yet complete."""
+    return BenchmarkManifest(
+        name=name,
+        complete=False,
+        fingerprint=report.fingerprint,
+        settings=BuildSettings.from_dict(settings),
+        seeding=SEEDING,
+        datasets=dataset_infos(jobs, {id(job): plans[id(job)] for job in jobs}, settings["grey"]),
+        configs=report.configs,
+    )
+
+
+def dataset_infos(jobs: Sequence[BuildJob], plans: dict[int, list[ConfigPlan]], grey: str) -> dict[str, DatasetInfo]:
+    """The manifest's description of each dataset the jobs build: a dataset's first job describes it, each job
+    adds its split.
+
+    Args:
+        jobs: The build jobs.
+        plans: Per job (by ``id``), its planned configs (:func:`plan_configs`).
+        grey: ``native`` or ``rgb`` (grey images stored replicated to RGB).
+    """
+    infos: dict[str, DatasetInfo] = {}
     for job in jobs:
         source, corruptions = job.source, [p.corruption for p in plans[id(job)]]
-        info = datasets_info.get(source.dataset) or DatasetInfo(
+        info = infos.get(source.dataset) or DatasetInfo(
             class_names=tuple(source.class_names),
             multilabel=source.multilabel,
             license=source.license,
@@ -499,22 +522,14 @@ def _manifest(name: str, settings: dict, report: BuildReport, jobs, plans) -> Be
             homepage=source.homepage,
             description=source.description,
             suite=job.suite,
-            rgb=source.rgb or settings["grey"] == "rgb",
+            rgb=source.rgb or grey == "rgb",
             source_rgb=source.rgb,
             splits={},
             corruptions=tuple(sorted({c for c in corruptions if c != "clean"}, key=corruptions.index)),
         )
         info.splits[source.split] = len(source)
-        datasets_info[source.dataset] = info
-    return BenchmarkManifest(
-        name=name,
-        complete=False,
-        fingerprint=report.fingerprint,
-        settings=BuildSettings.from_dict(settings),
-        seeding="per sample: numpy SeedSequence([seed, corruption, severity, (dataset, split, row)])",
-        datasets=datasets_info,
-        configs=report.configs,
-    )
+        infos[source.dataset] = info
+    return infos
 
 
 def _publish(out_dir: Path, manifest: BenchmarkManifest) -> None:

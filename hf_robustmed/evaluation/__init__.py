@@ -29,7 +29,7 @@ import numpy as np
 from .. import __version__
 from .._workers import forkable
 from ..data.loader import batch_items, default_num_workers, make_loader, share
-from ..data.manifest import MANIFEST, BenchmarkManifest
+from ..data.manifest import MANIFEST, BenchmarkManifest, BuildSettings
 from ..data.reader import CorruptedGroup, CorruptedRows, RowSource, ShardRows, SourceRows, iter_rows
 from ..files import atomic_path
 from ..hub import resolve_benchmark
@@ -64,8 +64,7 @@ class StoredBenchmark:
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
-        self.build_manifest = BenchmarkManifest.read(self.folder)  # refuses an unfinished build
-        self.manifest = self.build_manifest.to_dict()  # its JSON form, as SourceBenchmark's
+        self.manifest = BenchmarkManifest.read(self.folder)  # refuses an unfinished build
         self.digest = hashlib.sha256((self.folder / MANIFEST).read_bytes()).hexdigest()
 
     def __str__(self) -> str:
@@ -75,7 +74,7 @@ class StoredBenchmark:
         """Where a cell's images come from: its stored config, or (on the fly) its dataset's clean config."""
         if not on_the_fly or cell.corruption == "clean":
             return ShardRows(self.folder, cell.config, cell.split)
-        info, settings = self.build_manifest.datasets[cell.dataset], self.build_manifest.settings
+        info, settings = self.manifest.datasets[cell.dataset], self.manifest.settings
         store_rgb = settings.grey == "rgb"
         if store_rgb and info.source_rgb is None:
             raise ValueError(
@@ -105,39 +104,35 @@ class SourceBenchmark:
     """
 
     def __init__(self, jobs: Sequence, *, name: str = "benchmark", seed: int = 0, grey: str = "native"):
-        from ..data.builder import plan_configs, source_sha256
+        from ..data.builder import SEEDING, dataset_infos, plan_configs, source_sha256
 
         self.sources = {(job.source.dataset, job.source.split): job for job in jobs}
         if not self.sources:
             raise ValueError("no source splits to evaluate")
         self.name, self.seed, self.grey = name, seed, grey
-        datasets, configs, digest = {}, {}, []
+        plans, configs, digest = {}, {}, []
         for job in jobs:
             if job.suite is None:
                 raise ValueError(f"{job.source.dataset}: a published release cannot be corrupted on the fly")
-            plans = plan_configs(job)
-            datasets.setdefault(
-                job.source.dataset,
-                {
-                    "class_names": list(job.source.class_names),
-                    "multilabel": job.source.multilabel,
-                    "suite": job.suite,
-                    "source_rgb": job.source.rgb,
-                    "corruptions": list(dict.fromkeys(p.corruption for p in plans[1:])),
-                },
-            )
-            for plan in plans:
+            plans[id(job)] = plan_configs(job)
+            for plan in plans[id(job)]:
                 configs.setdefault(plan.name, {})[job.source.split] = len(job.source)
             digest.append(
-                [job.source.dataset, job.source.split, job.suite, [p.name for p in plans], source_sha256(job.source)]
+                [
+                    job.source.dataset,
+                    job.source.split,
+                    job.suite,
+                    [p.name for p in plans[id(job)]],
+                    source_sha256(job.source),
+                ]
             )
-        self.manifest = {
-            "name": name,
-            "complete": True,
-            "settings": {"seed": seed, "grey": grey},
-            "datasets": datasets,
-            "configs": configs,
-        }
+        self.manifest = BenchmarkManifest(  # what a build of the same jobs would record (nothing is stored: no shards)
+            name=name,
+            settings=BuildSettings(seed=seed, grey=grey, shard_rows=0, generator=f"hf-robustmed {__version__}"),
+            seeding=SEEDING,
+            datasets=dataset_infos(jobs, plans, grey),
+            configs=configs,
+        )
         record = {"seed": seed, "grey": grey, "sources": digest, "engine": f"hf-robustmed {__version__}"}
         self.digest = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
@@ -180,20 +175,20 @@ def plan_cells(benchmark, datasets=None, corruptions=None, severities=None, spli
     what it holds."""
     benchmark = _as_benchmark(benchmark)
     manifest, folder = benchmark.manifest, benchmark
-    known = manifest["datasets"]
+    known = manifest.datasets
     for name in datasets or ():
         if name not in known:
             raise ValueError(f"dataset {name!r} is not in {folder}; it has: {', '.join(known)}")
     for severity in severities or ():
         if severity not in (1, 2, 3, 4, 5):
             raise ValueError(f"severity must be in 1..5, got {severity}")
-    available = {_parse_config(config)[1] for config in manifest["configs"]}
+    available = {_parse_config(config)[1] for config in manifest.configs}
     for name in corruptions or ():
         if name not in available:
             raise ValueError(
                 f"corruption {name!r} is not in {folder}; it has: {', '.join(sorted(available - {'clean'}))}"
             )
-    multilabel = sorted(d for d, info in known.items() if info["multilabel"] and (not datasets or d in datasets))
+    multilabel = sorted(d for d, info in known.items() if info.multilabel and (not datasets or d in datasets))
     if multilabel:
         warnings.warn(
             f"skipping multi-label dataset(s) {', '.join(multilabel)}: zero-shot single-label "
@@ -201,7 +196,7 @@ def plan_cells(benchmark, datasets=None, corruptions=None, severities=None, spli
             stacklevel=2,
         )
     cells = []
-    for config, splits in manifest["configs"].items():
+    for config, splits in manifest.configs.items():
         dataset, corruption, severity = _parse_config(config)
         if (datasets and dataset not in datasets) or split not in splits or dataset in multilabel:
             continue
@@ -326,7 +321,7 @@ class Evaluator:
 
     def class_names(self, dataset: str) -> list[str]:
         """The class names of a dataset's prompts under the protocol (row *i* is scored against label *i*)."""
-        return self.protocol.class_names_for(dataset, self.manifest["datasets"][dataset]["class_names"])
+        return self.protocol.class_names_for(dataset, list(self.manifest.datasets[dataset].class_names))
 
     def cell_path(self, model: str, cell: Cell) -> Path:
         return self.out_dir / "cells" / _safe(model) / cell.config / f"{cell.split}.parquet"
@@ -549,7 +544,7 @@ class Evaluator:
             results.to_csv(tmp, index=False)
         accuracy = results[results.metric == "accuracy"]
         summary = {
-            "benchmark": self.manifest["name"],
+            "benchmark": self.manifest.name,
             "benchmark_sha256": self.benchmark_digest,
             "processes": self.accelerator.num_processes,
             "pipeline": {
@@ -580,7 +575,7 @@ class Evaluator:
             **self.protocol.record(),
             "model_families": {name: self.families.get(name) for name in models},
             "class_names": {
-                d: {"prompts": self.class_names(d), "labels": self.manifest["datasets"][d]["class_names"]}
+                d: {"prompts": self.class_names(d), "labels": list(self.manifest.datasets[d].class_names)}
                 for d in datasets
             },
         }
