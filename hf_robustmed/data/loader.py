@@ -8,7 +8,7 @@ items, whatever the worker count (``DataLoader`` returns worker results in sampl
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,8 +73,6 @@ def _nchw(batch, channels_first: bool = False):
 
 
 PREFETCH = 4  # batches each worker reads ahead
-SLOTS = PREFETCH + 2  # handover buffers per worker: its batches in flight, the one in use, one in reorder
-FREE, IN_USE = 0, 1
 
 
 class BatchDataset:
@@ -84,127 +82,45 @@ class BatchDataset:
     preprocessing then runs batched where the model is (measured on the CPU too: about 2.5x the marginal rate of
     float pixels made in the workers).
 
-    With ``slots`` (shared flags, :data:`SLOTS` per worker), a worker hands its images over in shared-memory
-    buffers of its own that it reuses once the main process has released them (:class:`BatchLoader`), instead of a
-    new shared-memory segment per batch: on a 2-core machine the new segment's page faults (in the worker that
-    fills it and in the main process that reads it) cost about a tenth of a PNG decode per image. A batch for which
-    no buffer is free or large enough goes the usual way. Labels and indices travel as small numpy arrays.
-
     A source may give several images per row: a :class:`~hf_robustmed.data.reader.CorruptedGroup` gives each
     member's images of the rows, member-major, with the rows' labels and indices once.
     """
 
-    def __init__(self, sources: Sequence[RowSource], items: Sequence[BatchItem], slots=None):
-        self.sources, self.items, self.slots = list(sources), list(items), slots
-        self._buffers: list = [None] * SLOTS  # in a worker: its shared-memory storages, one per slot
+    def __init__(self, sources: Sequence[RowSource], items: Sequence[BatchItem]):
+        self.sources, self.items = list(sources), list(items)
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> dict:
+        import torch
+
         item = self.items[i]
         # RGB decoded straight into planes where the source can (stored PNGs): no HWC → CHW copy afterwards
         batch: RowBatch = self.sources[item.source].read(item.start, item.stop, channels_first=True)
-        images, slot = self._handover(images_tensor(batch.images, channels_first=batch.channels_first))
         return {
             "item": i,
-            "slot": slot,
-            "images": images,
-            "labels": np.asarray(batch.labels, dtype=np.int64),
-            "indices": np.asarray(batch.indices, dtype=np.int64),
+            "images": images_tensor(batch.images, channels_first=batch.channels_first),
+            "labels": torch.as_tensor(np.asarray(batch.labels, dtype=np.int64)),
+            "indices": torch.as_tensor(np.asarray(batch.indices, dtype=np.int64)),
         }
-
-    def _handover(self, images):
-        """``images`` copied into a free shared buffer of this worker, and the buffer's slot (-1: none)."""
-        import torch
-        from torch.utils.data import get_worker_info
-
-        worker = get_worker_info()
-        if self.slots is None or worker is None or not isinstance(images, torch.Tensor) or not images.numel():
-            return images, -1
-        first, size = worker.id * SLOTS, images.numel() * images.element_size()
-        with self.slots.get_lock():
-            free = [j for j in range(SLOTS) if self.slots[first + j] == FREE]
-            if not free:
-                return images, -1
-            large = [j for j in free if self._buffers[j] is not None and self._buffers[j].nbytes() >= size]
-            j = (large or free)[0]
-            self.slots[first + j] = IN_USE
-        if self._buffers[j] is None or self._buffers[j].nbytes() < size:
-            self._buffers[j] = torch.empty(size, dtype=torch.uint8).share_memory_().untyped_storage()
-        out = torch.empty(0, dtype=images.dtype).set_(self._buffers[j], 0, images.shape)
-        return out.copy_(images), first + j
-
-
-class BatchLoader:
-    """Iterates a ``DataLoader`` of a :class:`BatchDataset`: batches in order, labels and indices as tensors.
-
-    A batch's images stay valid until the next batch is asked for: then their shared buffer goes back to its
-    worker. Holding on to them longer needs a copy (``images.clone()``). Each iteration has its own workers and
-    its own buffer flags, so iterations do not share buffers.
-    """
-
-    def __init__(self, loader):
-        self.loader = loader
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self) -> Iterator[dict]:
-        import torch
-
-        workers = self.loader.num_workers
-        slots = worker_context().Array("b", workers * SLOTS, lock=True) if workers else None
-        self.loader.dataset.slots = slots  # the workers started by iter() below get these flags
-        mapped: dict[int, object] = {}  # slot → its storage here, so that a reused slot is not mapped again
-        batches, previous = iter(self.loader), -1
-        try:
-            while True:
-                _release(slots, previous)  # asked for the next batch: done with the previous one
-                batch = next(batches, None)
-                if batch is None:
-                    return
-                previous = batch.pop("slot")
-                if previous >= 0:
-                    mapped[previous] = batch["images"].untyped_storage()
-                batch["labels"], batch["indices"] = (
-                    torch.from_numpy(batch["labels"]),
-                    torch.from_numpy(batch["indices"]),
-                )
-                yield batch
-        finally:
-            _release(slots, previous)
-
-
-def _release(slots, slot: int) -> None:
-    """Gives a worker's buffer back (``slot`` -1: the batch came in a buffer of its own)."""
-    if slot >= 0:
-        with slots.get_lock():
-            slots[slot] = FREE
-
-
-def _as_is(batch: dict) -> dict:
-    """The ``collate_fn``: batches are made whole by :class:`BatchDataset` (numpy arrays stay numpy)."""
-    return batch
 
 
 def make_loader(
     sources: Sequence[RowSource], items: Sequence[BatchItem], *, num_workers: int, pin_memory: bool = False
-) -> BatchLoader:
-    """The items' batches in order (dicts of ``item``, uint8 ``images``, ``labels``, ``indices`` tensors), read by
-    ``num_workers`` ``DataLoader`` workers (0: in this process) with prefetch (:class:`BatchLoader`). Iterate it
-    inside :func:`hf_robustmed._workers.forkable` (the workers are forked when iteration starts)."""
+):
+    """A ``DataLoader`` yielding the items' batches in order (dicts of ``item``, uint8 ``images``, ``labels``,
+    ``indices``), read by ``num_workers`` workers (0: in this process) with prefetch. Iterate it inside
+    :func:`hf_robustmed._workers.forkable` (the workers are forked when iteration starts)."""
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(
+    return DataLoader(
         BatchDataset(sources, items),
         batch_size=None,
         shuffle=False,
-        collate_fn=_as_is,
         num_workers=num_workers,
         pin_memory=pin_memory,
         worker_init_fn=single_threaded_worker if num_workers else None,
         multiprocessing_context=worker_context() if num_workers else None,
         prefetch_factor=PREFETCH if num_workers else None,
     )
-    return BatchLoader(loader)

@@ -597,8 +597,7 @@ def _group_cells(sources: Sequence[RowSource], batch_size: int) -> list[list[int
 
 
 def _to_device(images, device):
-    """A batch (tensor or list of tensors) on ``device``: asynchronously from pinned memory (the loader's own copy),
-    else synchronously (a worker's shared buffer is handed back once the next batch is asked for)."""
+    """A batch (tensor or list of tensors) on ``device``, asynchronously from pinned memory."""
     if isinstance(images, list):
         return [_to_device(image, device) for image in images]
     return images.to(device, non_blocking=images.device.type == "cpu" and images.is_pinned())
